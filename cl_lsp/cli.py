@@ -1,0 +1,156 @@
+"""Command line: `cl-lsp --stdio | --tcp HOST:PORT`, `cl-lsp complete FILE:LINE:COL`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from cl_lsp import __version__
+from cl_lsp.config import Settings, load_toml, merged, user_config_path
+
+if TYPE_CHECKING:
+    from cl_lsp.service import Completion
+
+log = logging.getLogger("cl_lsp")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", metavar="PATH", help="GGUF model file (default: embedded)")
+    common.add_argument("--config", metavar="TOML", help="settings file (default: user config)")
+    common.add_argument("--log-file", metavar="FILE", help="write logs here instead of stderr")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+
+    parser = argparse.ArgumentParser(
+        prog="cl-lsp",
+        parents=[common],
+        description="A language server serving local Code Llama fill-in-the-middle completions.",
+    )
+    parser.add_argument("--version", action="version", version=f"cl-lsp {__version__}")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (default)")
+    transport.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on TCP")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    complete = commands.add_parser(
+        "complete", parents=[common], help="print the completion at FILE:LINE:COL (1-based)"
+    )
+    complete.add_argument("location", metavar="FILE:LINE:COL")
+    complete.add_argument("--explain", action="store_true", help="also print the prompt plan")
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    handler: logging.Handler
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)  # never stdout: it carries LSP
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    if level > logging.DEBUG:
+        logging.getLogger("pygls").setLevel(logging.WARNING)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    path = Path(args.config) if args.config else user_config_path()
+    layer, problems = load_toml(path)
+    cli_layer = {"model": {"path": args.model}} if args.model else {}
+    settings, more = merged(Settings(), layer, cli_layer)
+    for problem in problems + more:
+        log.warning("%s", problem)
+    return settings
+
+
+def parse_location(location: str) -> tuple[Path, int, int]:
+    """FILE:LINE:COL with 1-based line and column (as compilers and grep print them)."""
+    try:
+        file, line, col = location.rsplit(":", 2)
+        return Path(file), max(1, int(line)), max(1, int(col))
+    except ValueError:
+        raise SystemExit(f"cl-lsp: expected FILE:LINE:COL, got {location!r}") from None
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from cl_lsp.server import create_server
+
+    server = create_server(settings)
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+        return 0
+    # LSP owns the real stdout. Anything else that writes to fd 1 (llama.cpp, a stray
+    # print) goes to stderr instead, and llama-cpp-python's redirection of fd 1 while it
+    # loads a model cannot swallow our messages.
+    lsp_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, lsp_out)
+    return 0
+
+
+def _complete(args: argparse.Namespace, settings: Settings) -> int:
+    from cl_lsp.engine.base import EngineError
+    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path, line, col = parse_location(args.location)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"cl-lsp: cannot read {path}: {error}", file=sys.stderr)
+        return 2
+    lines = text.splitlines(keepends=True)
+    offset = sum(len(x) for x in lines[: line - 1])
+    if line - 1 < len(lines):
+        offset += min(col - 1, len(lines[line - 1].rstrip("\r\n")))
+    try:
+        engine, _info = load_engine(settings.model)
+    except EngineError as error:
+        print(f"cl-lsp: {error.message}\n  fix: {error.fix}", file=sys.stderr)
+        return 1
+    try:
+        service = CompletionService(engine, settings)
+        request = CompletionRequest(text=text, offset=offset, rel_path=str(path))
+        completion = service.complete(request)
+        if args.explain:
+            _explain(completion, sys.stderr)
+        print(completion.text)
+    finally:
+        engine.close()
+    return 0
+
+
+def _explain(completion: Completion, out: TextIO) -> None:
+    """What the pipeline decided, for "why did it suggest that?"."""
+    plan, result = completion.plan, completion.result
+    print(f"shape: {plan.shape.name} ({plan.reason})", file=out)
+    if plan.prompt is not None:
+        print(f"layout: {plan.prompt.layout.value}, prompt tokens: {len(plan.prompt.ids)}", file=out)
+    if result is not None:
+        print(
+            f"generated {len(result.tokens)} tokens ({result.stop_reason}); "
+            f"prefill {result.prefill_s * 1000:.0f} ms, generation {result.generate_s * 1000:.0f} ms",
+            file=out,
+        )
+        print(f"raw: {completion.raw!r}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args)
+    settings = load_settings(args)
+    if args.command == "complete":
+        return _complete(args, settings)
+    return _serve(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

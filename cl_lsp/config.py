@@ -1,0 +1,130 @@
+"""One typed settings tree, merged from defaults, a TOML file, initializationOptions and
+workspace/configuration (later sources win).
+
+Keys may be written in snake_case or camelCase (`maxTokens` == `max_tokens`) so that the
+same names work in TOML and in editor settings. Unknown keys and wrong types are reported,
+never fatal: a typo in an editor setting must not stop completions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelSettings:
+    path: str | None = None  # a GGUF file; None means the embedded default model
+    n_ctx: int | None = None  # None: the model's trained context, capped by max_ctx
+    max_ctx: int = 8192  # what a laptop CPU prefills in reasonable time
+    n_threads: int | None = None  # None: llama.cpp's choice from the core count
+    n_batch: int = 256  # prefill batch; cancellation is checked between batches
+    n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
+
+
+@dataclass
+class CompletionSettings:
+    enabled: bool = True
+    fim_layout: str = "auto"  # "auto" | "spm" | "psm"
+    max_tokens: int = 48  # a single-line completion
+    max_block_tokens: int = 128  # a multi-line block at an empty line
+    max_lines: int = 8
+    max_prefix_lines: int = 256
+    max_suffix_lines: int = 64
+    temperature: float = 0.0  # greedy: completions must be reproducible
+    time_limit_ms: int = 5000  # prefill + generation cap; a slow machine gets shorter text
+
+
+@dataclass
+class ContextSettings:
+    enabled: bool = True
+    budget_tokens: int = 1024  # repository context ahead of the in-file prefix
+    ignore: list[str] = field(default_factory=list)  # extra gitignore-style patterns
+
+
+@dataclass
+class Settings:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower().replace("-", "_")
+
+
+def _coerce(value: Any, current: Any, where: str, problems: list[str]) -> Any:
+    """Check one value against the type of its default; report and keep the old on mismatch."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(current, int) or where.endswith(("n_ctx", "n_threads")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if value is None and current is None:
+            return None
+    elif isinstance(current, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(current, list):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif current is None or isinstance(current, str):
+        if value is None or isinstance(value, str):
+            return value
+    problems.append(f"setting {where}: expected {type(current).__name__}, got {value!r}")
+    return current
+
+
+def _merge(target: Any, values: dict[str, Any], prefix: str, problems: list[str]) -> None:
+    fields = {f.name for f in dataclasses.fields(target)}
+    for raw_key, value in values.items():
+        key = _snake(str(raw_key))
+        where = f"{prefix}{key}"
+        if key not in fields:
+            problems.append(f"unknown setting {prefix}{raw_key}")
+            continue
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            if isinstance(value, dict):
+                _merge(current, value, where + ".", problems)
+            else:
+                problems.append(f"setting {where}: expected a table, got {value!r}")
+            continue
+        setattr(target, key, _coerce(value, current, where, problems))
+
+
+def merged(base: Settings, *layers: dict[str, Any] | None) -> tuple[Settings, list[str]]:
+    """A copy of `base` with each layer applied in order, and the problems found."""
+    settings = dataclasses.replace(
+        base,
+        model=dataclasses.replace(base.model),
+        completion=dataclasses.replace(base.completion),
+        context=dataclasses.replace(base.context, ignore=list(base.context.ignore)),
+    )
+    problems: list[str] = []
+    for layer in layers:
+        if layer:
+            _merge(settings, layer, "", problems)
+    return settings, problems
+
+
+def load_toml(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Read a config file; a missing file is an empty layer, a broken one a problem."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle), []
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return {}, [f"cannot read {path}: {error}"]
+
+
+def user_config_path() -> Path:
+    from platformdirs import user_config_path as _user_config_path
+
+    return _user_config_path("cl-lsp") / "config.toml"

@@ -1,0 +1,70 @@
+"""Choose the in-file prefix and suffix around the cursor, stable across keystrokes.
+
+Both window edges move in whole chunks of lines, so while the user types, the suffix (which
+SPM evaluates first) and the start of the prefix stay byte-identical and the model's KV
+cache keeps everything up to the cursor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TextWindow:
+    prefix: str  # text from the window start up to the cursor
+    suffix: str  # text from the cursor to the window end
+    prefix_start: int  # string offsets of the window in the document
+    suffix_end: int
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    index = text.find("\n")
+    while index != -1:
+        starts.append(index + 1)
+        index = text.find("\n", index + 1)
+    return starts
+
+
+def _line_of(starts: list[int], offset: int) -> int:
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= offset:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def fim_window(
+    text: str,
+    offset: int,
+    *,
+    max_prefix_lines: int = 256,
+    max_suffix_lines: int = 64,
+    max_prefix_chars: int = 24_000,
+    max_suffix_chars: int = 6_000,
+    chunk: int = 32,
+) -> TextWindow:
+    """The prefix/suffix window for a cursor at string offset `offset`."""
+    offset = max(0, min(offset, len(text)))
+    starts = _line_starts(text)
+    line = _line_of(starts, offset)
+
+    # Round the first prefix line up to a chunk boundary: the start moves every `chunk` lines.
+    first = max(0, -(-(line - max_prefix_lines) // chunk) * chunk)
+    prefix_start = starts[first]
+    if offset - prefix_start > max_prefix_chars:
+        cut = text.find("\n", offset - max_prefix_chars)
+        prefix_start = cut + 1 if 0 <= cut < offset else offset - max_prefix_chars
+
+    # Round the last suffix line down to a chunk boundary (at least one line of suffix).
+    last = max(line + 1, (line + max_suffix_lines) // chunk * chunk)
+    suffix_end = starts[last] if last < len(starts) else len(text)
+    if suffix_end - offset > max_suffix_chars:
+        cut = text.rfind("\n", offset, offset + max_suffix_chars)
+        suffix_end = cut + 1 if cut > offset else offset + max_suffix_chars
+
+    return TextWindow(text[prefix_start:offset], text[offset:suffix_end], prefix_start, suffix_end)

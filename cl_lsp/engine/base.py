@@ -1,0 +1,77 @@
+"""What every inference backend offers the completion service."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cl_lsp.core.prompt import PromptSpec
+
+
+class EngineError(Exception):
+    """The engine cannot serve: no model, a broken model, a failed load."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.fix}".strip()
+
+
+class Cancelled(Exception):
+    """The request was cancelled or superseded before it finished."""
+
+
+@dataclass
+class GenerationRequest:
+    ids: list[int]
+    max_tokens: int
+    stop_ids: frozenset[int] = frozenset()
+    # Called with the text generated so far; True means "complete, stop generating".
+    should_stop: Callable[[str], bool] | None = None
+    time_limit_s: float | None = None
+    # Requests with the same key supersede each other: the newest wins (one per document).
+    key: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    tokens: list[int]
+    prompt_tokens: int
+    reused_tokens: int  # prompt tokens whose KV entries were kept from the previous request
+    prefill_s: float
+    generate_s: float
+    stop_reason: str  # "stop_token" | "max_tokens" | "complete" | "time_limit"
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+class Engine(Protocol):
+    """A loaded model behind one worker: tokenize, and generate from token ids."""
+
+    @property
+    def spec(self) -> PromptSpec: ...
+
+    @property
+    def stop_ids(self) -> frozenset[int]: ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,259 @@
+"""The in-process llama.cpp engine: one worker thread owns the `Llama`.
+
+Concurrent calls into one `Llama` crash or hang, so every decode happens on the worker.
+Prompts arrive as token ids; the worker keeps the KV entries of the longest common prefix
+with the previous prompt, evaluates the rest in batches (checking for cancellation between
+batches) and decodes greedily token by token (checking between tokens).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from cl_lsp.config import ModelSettings
+from cl_lsp.core.prompt import PromptSpec, common_prefix_length
+from cl_lsp.engine.base import Cancelled, EngineError, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    request: GenerationRequest
+    future: Future[GenerationResult]
+
+
+def default_threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+class LlamaEngine:
+    """Serve generation requests for one GGUF model, strictly one at a time."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        settings: ModelSettings,
+        spec: PromptSpec,
+        stop_ids: frozenset[int],
+        trained_ctx: int | None,
+        description: str = "",
+    ) -> None:
+        import llama_cpp  # imported here so the pure core and the CLI start without it
+
+        n_ctx = settings.n_ctx or min(trained_ctx or 4096, settings.max_ctx)
+        threads = settings.n_threads or default_threads()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_batch=settings.n_batch,
+                n_ubatch=settings.n_batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=settings.n_gpu_layers,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as error:
+            raise EngineError(
+                f"llama.cpp could not load the model {model_path}: {error}.",
+                "Check that the file is a complete GGUF model supported by this llama.cpp build.",
+            ) from error
+        self._llama_cpp = llama_cpp
+        self._spec = spec
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._n_vocab = self._llm.n_vocab()
+        self._stop_ids = frozenset(stop_ids) | self._eog_ids()
+        self._n_batch = settings.n_batch
+        self._description = description or model_path.name
+        self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
+        self._cond = threading.Condition()
+        self._pending: deque[_Job] = deque()
+        self._running: _Job | None = None
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="cl-lsp-engine", daemon=True)
+        self._worker.start()
+        log.info("model loaded: %s (n_ctx=%d, threads=%d)", model_path, n_ctx, threads)
+
+    # -- what the service reads -------------------------------------------------------
+    @property
+    def spec(self) -> PromptSpec:
+        return self._spec
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        return self._stop_ids
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llm.n_ctx())
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def tokenize(self, text: str) -> list[int]:
+        # Tokenizing reads the vocabulary only, so it is safe outside the worker.
+        if not text:
+            return []
+        data = text.encode("utf-8", "surrogatepass")
+        return list(self._llm.tokenize(data, add_bos=False, special=False))
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._llm._model.detokenize(ids, special=False).decode("utf-8", "replace")
+
+    def _eog_ids(self) -> frozenset[int]:
+        is_eog = self._llama_cpp.llama_vocab_is_eog
+        # Control tokens are few and sit at the ends of the vocabulary; scan all ids once.
+        return frozenset(i for i in range(self._n_vocab) if is_eog(self._vocab, i))
+
+    # -- the queue ----------------------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
+        """Queue a request; a newer one with the same key cancels the older (latest wins)."""
+        future: Future[GenerationResult] = Future()
+        with self._cond:
+            if self._closed:
+                future.set_exception(EngineError("The engine is shut down."))
+                return future
+            if request.key is not None:
+                for job in self._pending:
+                    if job.request.key == request.key:
+                        job.request.cancel.set()
+                if self._running is not None and self._running.request.key == request.key:
+                    self._running.request.cancel.set()
+            self._pending.append(_Job(request, future))
+            self._cond.notify()
+        return future
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            for job in self._pending:
+                job.request.cancel.set()
+            if self._running is not None:
+                self._running.request.cancel.set()
+            self._cond.notify_all()
+        self._worker.join(timeout=10)
+        if not self._worker.is_alive():
+            self._llm.close()
+
+    def _next_job(self) -> _Job | None:
+        with self._cond:
+            while not self._pending and not self._closed:
+                self._cond.wait()
+            while self._pending:
+                job = self._pending.popleft()
+                if job.request.cancel.is_set():
+                    job.future.set_exception(Cancelled())
+                    continue
+                if job.future.set_running_or_notify_cancel():
+                    self._running = job
+                    return job
+            return None
+
+    def _work(self) -> None:
+        while (job := self._next_job()) is not None:
+            try:
+                job.future.set_result(self._generate(job.request))
+            except Cancelled as error:
+                job.future.set_exception(error)
+            except Exception as error:  # the worker must survive any single request
+                log.exception("generation failed")
+                job.future.set_exception(error)
+            finally:
+                with self._cond:
+                    self._running = None
+
+    # -- generation (worker thread only) -------------------------------------------------
+    def _generate(self, request: GenerationRequest) -> GenerationResult:
+        ids = request.ids
+        if not ids:
+            raise EngineError("Empty prompt.")
+        if len(ids) + request.max_tokens > self.n_ctx:
+            raise EngineError(
+                f"Prompt of {len(ids)} tokens plus {request.max_tokens} to generate exceeds "
+                f"the context of {self.n_ctx} tokens."
+            )
+        started = time.perf_counter()
+        deadline = started + request.time_limit_s if request.time_limit_s else None
+        reused, complete = self._prefill(ids, request, deadline)
+        prefilled = time.perf_counter()
+        if complete:
+            text, tokens, reason = self._decode(request, deadline)
+        else:  # a slow machine gets no suggestion rather than a hang
+            text, tokens, reason = "", [], "time_limit"
+        return GenerationResult(
+            text=text,
+            tokens=tokens,
+            prompt_tokens=len(ids),
+            reused_tokens=reused,
+            prefill_s=prefilled - started,
+            generate_s=time.perf_counter() - prefilled,
+            stop_reason=reason,
+        )
+
+    def _prefill(
+        self, ids: list[int], request: GenerationRequest, deadline: float | None
+    ) -> tuple[int, bool]:
+        # Keep the common prefix; at least the last prompt token is evaluated for its logits.
+        keep = min(common_prefix_length(self._evaluated, ids), len(ids) - 1)
+        self._llm.n_tokens = keep
+        del self._evaluated[keep:]
+        for start in range(keep, len(ids), self._n_batch):
+            if request.cancel.is_set():
+                raise Cancelled()
+            if deadline is not None and time.perf_counter() > deadline:
+                return keep, False
+            batch = ids[start : start + self._n_batch]
+            self._llm.eval(batch)
+            self._evaluated.extend(batch)
+        return keep, True
+
+    def _piece(self, token: int) -> bytes:
+        # The raw piece, leading space kept: a middle that starts with "▁x" means " x".
+        buffer = ctypes.create_string_buffer(128)
+        n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 128, 0, False)
+        return buffer.raw[: max(n, 0)]
+
+    def _next_token(self) -> int:
+        import numpy as np
+
+        pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        return int(np.argmax(logits))
+
+    def _decode(
+        self, request: GenerationRequest, deadline: float | None
+    ) -> tuple[str, list[int], str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text = ""
+        tokens: list[int] = []
+        reason = "max_tokens"
+        for _ in range(request.max_tokens):
+            if request.cancel.is_set():
+                raise Cancelled()
+            if deadline is not None and time.perf_counter() > deadline:
+                reason = "time_limit"
+                break
+            token = self._next_token()
+            if token in self._stop_ids:
+                reason = "stop_token"
+                break
+            tokens.append(token)
+            text += decoder.decode(self._piece(token))
+            if request.should_stop is not None and request.should_stop(text):
+                reason = "complete"
+                break
+            self._llm.eval([token])
+            self._evaluated.append(token)
+        return text, tokens, reason

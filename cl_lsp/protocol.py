@@ -1,0 +1,80 @@
+"""pygls' protocol with the LSP lifecycle rules enforced and our own document store.
+
+- A request before `initialize` is answered with ServerNotInitialized (-32002).
+- A request after `shutdown` is answered with InvalidRequest (-32600); pygls would drop it,
+  leaving the client waiting forever.
+- Text synchronisation goes to our `DocumentStore` only: pygls' own store is skipped, so a
+  change is applied exactly once, with our position clamping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidRequest, JsonRpcServerNotInitialized
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.json_rpc import RPCRequest
+from pygls.protocol.language_server import lsp_method
+
+log = logging.getLogger(__name__)
+
+_ALWAYS_ALLOWED = frozenset({types.INITIALIZE, types.EXIT})
+
+
+class ClLspProtocol(LanguageServerProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initialized = False
+
+    def handle_message(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        if method is not None and method not in _ALWAYS_ALLOWED:
+            is_request = isinstance(message, RPCRequest)
+            if self._shutdown:
+                if is_request:
+                    error = JsonRpcInvalidRequest(f"{method}: the server is shutting down")
+                    self._send_response(message.id, None, error.to_response_error())
+                return
+            if not self.initialized:
+                if is_request:
+                    error = JsonRpcServerNotInitialized(f"{method}: send initialize first")
+                    self._send_response(message.id, None, error.to_response_error())
+                return  # notifications before initialize are dropped, as the spec says
+        if method == types.INITIALIZE and self.initialized and isinstance(message, RPCRequest):
+            error = JsonRpcInvalidRequest("initialize was already sent")
+            self._send_response(message.id, None, error.to_response_error())
+            return
+        super().handle_message(message)
+
+    def _user_handler(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        if (handler := self.fm.features.get(method)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)
+        self.initialized = True
+        return result
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)

@@ -1,0 +1,46 @@
+"""The prefix/suffix window keeps its edges stable while the user types."""
+
+from cl_lsp.core.window import fim_window
+
+
+def make(lines: int) -> str:
+    return "".join(f"line {i}\n" for i in range(lines))
+
+
+def test_small_file_is_whole() -> None:
+    text = make(10)
+    offset = text.index("line 5")
+    window = fim_window(text, offset)
+    assert window.prefix + window.suffix == text
+
+
+def test_window_edges_stay_put_while_typing_on_a_line() -> None:
+    text = make(1000)
+    offset = text.index("line 500\n") + len("line 500")
+    first = fim_window(text, offset, max_prefix_lines=100, max_suffix_lines=40)
+    typed = text[:offset] + "abc" + text[offset:]
+    second = fim_window(typed, offset + 3, max_prefix_lines=100, max_suffix_lines=40)
+    assert second.suffix == first.suffix
+    assert second.prefix == first.prefix + "abc"
+
+
+def test_window_edges_move_in_chunks() -> None:
+    text = make(1000)
+    starts = {
+        fim_window(text, text.index(f"line {n}\n"), max_prefix_lines=100, chunk=32).prefix_start
+        for n in range(500, 532)
+    }
+    assert len(starts) <= 2  # 32 lines of movement cross at most one chunk boundary
+
+
+def test_character_caps_cut_at_line_boundaries() -> None:
+    text = make(5000)
+    offset = text.index("line 4000\n")
+    window = fim_window(text, offset, max_prefix_lines=10_000, max_prefix_chars=500)
+    assert len(window.prefix) <= 500
+    assert window.prefix.startswith("line ")
+
+
+def test_offset_is_clamped() -> None:
+    window = fim_window("abc", 99)
+    assert window.prefix == "abc" and window.suffix == ""
