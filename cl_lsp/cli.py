@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cl-lsp {__version__}")
     transport = parser.add_mutually_exclusive_group()
-    transport.add_argument("--stdio", action="store_true", help="talk LSP on stdin/stdout (default)")
+    transport.add_argument(
+        "--stdio", action="store_true", help="talk LSP on stdin/stdout (default)"
+    )
     transport.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on TCP")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,7 +87,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
-        return 0
+        return server.exit_code
     # LSP owns the real stdout. Anything else that writes to fd 1 (llama.cpp, a stray
     # print) goes to stderr instead, and llama-cpp-python's redirection of fd 1 while it
     # loads a model cannot swallow our messages.
@@ -93,7 +95,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     server.start_io(sys.stdin.buffer, lsp_out)
-    return 0
+    return server.exit_code
 
 
 def _complete(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,11 +135,14 @@ def _explain(completion: Completion, out: TextIO) -> None:
     plan, result = completion.plan, completion.result
     print(f"shape: {plan.shape.name} ({plan.reason})", file=out)
     if plan.prompt is not None:
-        print(f"layout: {plan.prompt.layout.value}, prompt tokens: {len(plan.prompt.ids)}", file=out)
+        print(
+            f"layout: {plan.prompt.layout.value}, prompt tokens: {len(plan.prompt.ids)}", file=out
+        )
     if result is not None:
         print(
             f"generated {len(result.tokens)} tokens ({result.stop_reason}); "
-            f"prefill {result.prefill_s * 1000:.0f} ms, generation {result.generate_s * 1000:.0f} ms",
+            f"prefill {result.prefill_s * 1000:.0f} ms, "
+            f"generation {result.generate_s * 1000:.0f} ms",
             file=out,
         )
         print(f"raw: {completion.raw!r}", file=out)

@@ -28,6 +28,9 @@ class ClLspProtocol(LanguageServerProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initialized = False
+        # pygls raises SystemExit inside the event loop and then swallows it, so the
+        # process would always end with 0: keep the spec's code for the CLI to return.
+        self.exit_code = 1
 
     def handle_message(self, message: Any) -> None:
         method = getattr(message, "method", None)
@@ -35,13 +38,13 @@ class ClLspProtocol(LanguageServerProtocol):
             is_request = isinstance(message, RPCRequest)
             if self._shutdown:
                 if is_request:
-                    error = JsonRpcInvalidRequest(f"{method}: the server is shutting down")
-                    self._send_response(message.id, None, error.to_response_error())
+                    shutting = JsonRpcInvalidRequest(f"{method}: the server is shutting down")
+                    self._send_response(message.id, None, shutting.to_response_error())
                 return
             if not self.initialized:
                 if is_request:
-                    error = JsonRpcServerNotInitialized(f"{method}: send initialize first")
-                    self._send_response(message.id, None, error.to_response_error())
+                    early = JsonRpcServerNotInitialized(f"{method}: send initialize first")
+                    self._send_response(message.id, None, early.to_response_error())
                 return  # notifications before initialize are dropped, as the spec says
         if method == types.INITIALIZE and self.initialized and isinstance(message, RPCRequest):
             error = JsonRpcInvalidRequest("initialize was already sent")
@@ -60,6 +63,11 @@ class ClLspProtocol(LanguageServerProtocol):
         result = yield from super().lsp_initialize(params)
         self.initialized = True
         return result
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
+        self.exit_code = 0 if self._shutdown else 1
+        yield from super().lsp_exit(*args)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(

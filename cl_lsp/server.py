@@ -15,10 +15,10 @@ from pygls.lsp.server import LanguageServer
 
 from cl_lsp import __version__
 from cl_lsp.config import Settings
+from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionService
-from cl_lsp.core.document import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class ClLspServer(LanguageServer):
         # Planning (tokenizing, context) runs here, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+
+    @property
+    def exit_code(self) -> int:
+        protocol = self.protocol
+        return protocol.exit_code if isinstance(protocol, ClLspProtocol) else 1
 
     # -- engine -------------------------------------------------------------------------
     def start_engine(self) -> None:
@@ -88,7 +93,7 @@ def create_server(
     base_settings: Settings | None = None, load_engine: EngineLoader | None = None
 ) -> ClLspServer:
     """A configured server; no module-level singleton, so tests can build several."""
-    from cl_lsp.handlers import completion, documents, lifecycle
+    from cl_lsp.handlers import commands, completion, documents, lifecycle
 
     if load_engine is None:
         from cl_lsp.engine.loader import load_engine as load_from_settings
@@ -100,4 +105,5 @@ def create_server(
     lifecycle.register(server)
     documents.register(server)
     completion.register(server)
+    commands.register(server)
     return server

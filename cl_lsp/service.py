@@ -91,16 +91,16 @@ class CompletionService:
         language = spec.name if spec else None
         offset = max(0, min(request.offset, len(request.text)))
         decision = decide_shape(request.text, offset, language)
-        if decision.shape is Shape.NONE:
-            return Plan(decision.shape, decision.reason, language=language)
         cfg = self.settings.completion
-        max_tokens = cfg.max_tokens if decision.shape is Shape.LINE else cfg.max_block_tokens
         window = fim_window(
             request.text,
             offset,
             max_prefix_lines=cfg.max_prefix_lines,
             max_suffix_lines=cfg.max_suffix_lines,
         )
+        if decision.shape is Shape.NONE:
+            return Plan(decision.shape, decision.reason, window, language=language)
+        max_tokens = cfg.max_tokens if decision.shape is Shape.LINE else cfg.max_block_tokens
         context = self._context(
             request, language, offset, recent_edits, open_documents, budget_tokens
         )
@@ -172,14 +172,16 @@ class CompletionService:
             ids=plan.prompt.ids,
             max_tokens=plan.max_tokens,
             stop_ids=self.engine.stop_ids,
-            should_stop=guard.check,
+            should_stop=guard.feed,
             time_limit_s=self.settings.completion.time_limit_ms / 1000,
             key=request.key,
             cancel=request.cancel,
         )
         return self.engine.submit(generation)
 
-    def finish(self, request: CompletionRequest, plan: Plan, result: GenerationResult) -> Completion:
+    def finish(
+        self, request: CompletionRequest, plan: Plan, result: GenerationResult
+    ) -> Completion:
         """Clean the model's raw text against the document."""
         assert plan.window is not None
         offset = max(0, min(request.offset, len(request.text)))

@@ -72,7 +72,9 @@ def spec_by_name(name: str) -> LanguageSpec | None:
     return _BY_NAME.get(name)
 
 
-def detect(path: str | PurePath | None = None, language_id: str | None = None) -> LanguageSpec | None:
+def detect(
+    path: str | PurePath | None = None, language_id: str | None = None
+) -> LanguageSpec | None:
     """The language of a document: its LSP languageId wins, then the file extension."""
     if language_id and language_id in _BY_LANGUAGE_ID:
         return _BY_LANGUAGE_ID[language_id]

@@ -32,7 +32,7 @@ class GenerationRequest:
     ids: list[int]
     max_tokens: int
     stop_ids: frozenset[int] = frozenset()
-    # Called with the text generated so far; True means "complete, stop generating".
+    # Called with each newly decoded piece of text; True means "complete, stop generating".
     should_stop: Callable[[str], bool] | None = None
     time_limit_s: float | None = None
     # Requests with the same key supersede each other: the newest wins (one per document).

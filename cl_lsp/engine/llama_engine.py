@@ -33,7 +33,10 @@ class _Job:
 
 
 def default_threads() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    """Half the cores: the editor and the server share the machine with the model, and
+    llama.cpp's spinning worker threads slow down several-fold when oversubscribed
+    (measured here: 2 threads on a busy 2-core machine prefilled 4x slower than 1)."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 class LlamaEngine:
@@ -239,6 +242,7 @@ class LlamaEngine:
         text = ""
         tokens: list[int] = []
         reason = "max_tokens"
+        stops = self._stop_ids | request.stop_ids
         for _ in range(request.max_tokens):
             if request.cancel.is_set():
                 raise Cancelled()
@@ -246,12 +250,13 @@ class LlamaEngine:
                 reason = "time_limit"
                 break
             token = self._next_token()
-            if token in self._stop_ids:
+            if token in stops:
                 reason = "stop_token"
                 break
             tokens.append(token)
-            text += decoder.decode(self._piece(token))
-            if request.should_stop is not None and request.should_stop(text):
+            piece = decoder.decode(self._piece(token))
+            text += piece
+            if request.should_stop is not None and request.should_stop(piece):
                 reason = "complete"
                 break
             self._llm.eval([token])

@@ -114,9 +114,7 @@ def register(server: ClLspServer) -> None:
         return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
-    async def completion(
-        ls: ClLspServer, params: types.CompletionParams
-    ) -> types.CompletionList:
+    async def completion(ls: ClLspServer, params: types.CompletionParams) -> types.CompletionList:
         answer = await complete_at(ls, params.text_document.uri, params.position)
         # Incomplete: the client asks again as the user types instead of filtering stale text.
         if answer is None:

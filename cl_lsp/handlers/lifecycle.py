@@ -40,7 +40,8 @@ def register(server: ClLspServer) -> None:
     def initialize(ls: ClLspServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
         ls.root = _root(params)
-        ls.position_encoding = str(ls.workspace.position_encoding or "utf-16")
+        encoding = ls.workspace.position_encoding or "utf-16"
+        ls.position_encoding = getattr(encoding, "value", str(encoding))
         text_caps = params.capabilities.text_document
         ls.client_has_inline_completion = bool(text_caps and text_caps.inline_completion)
         ls.settings, problems = merged(ls.base_settings, _init_options(params))

@@ -21,9 +21,7 @@ def test_layers_apply_in_order_and_accept_camel_case() -> None:
 
 def test_bad_values_are_reported_and_ignored() -> None:
     base = Settings()
-    settings, problems = merged(
-        base, {"completion": {"maxTokens": "many", "bogus": 1}, "model": 3}
-    )
+    settings, problems = merged(base, {"completion": {"maxTokens": "many", "bogus": 1}, "model": 3})
     assert settings.completion.max_tokens == base.completion.max_tokens
     assert len(problems) == 3
 

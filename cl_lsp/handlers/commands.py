@@ -1,0 +1,71 @@
+"""workspace/executeCommand: status and "why did it suggest that?"."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from cl_lsp.core.document import Position
+from cl_lsp.handlers.completion import rel_path
+from cl_lsp.service import CompletionRequest, Plan
+
+if TYPE_CHECKING:
+    from cl_lsp.server import ClLspServer
+
+STATUS = "cl-lsp.status"
+SHOW_CONTEXT = "cl-lsp.showContext"
+
+
+def status(ls: ClLspServer) -> dict[str, Any]:
+    if ls.engine_error is not None:
+        return {"state": "error", "message": str(ls.engine_error)}
+    if ls.engine is None:
+        return {"state": "loading"}
+    return {"state": "ready", "model": ls.engine.description}
+
+
+def describe_plan(plan: Plan, tail: int = 400) -> str:
+    """The prompt pieces in words: shape, layout, token counts, the text around the cursor."""
+    lines = [f"shape: {plan.shape.name} ({plan.reason})"]
+    if plan.prompt is not None:
+        lines.append(f"layout: {plan.prompt.layout.value}; prompt tokens: {len(plan.prompt.ids)}")
+    if plan.context is not None:
+        lines.append(f"repository context: {plan.context.tokens} tokens")
+        for piece in plan.context.pieces:
+            lines.append(
+                f"  {piece.kind:<10} {piece.source_path} "
+                f"score={piece.score:.3f} tokens={piece.tokens}"
+            )
+    if plan.window is not None:
+        lines.append("--- prefix (end) ---")
+        lines.append(plan.window.prefix[-tail:])
+        lines.append("--- suffix (start) ---")
+        lines.append(plan.window.suffix[:tail])
+    return "\n".join(lines)
+
+
+def register(server: ClLspServer) -> None:
+    # pygls evaluates command handlers' annotations at call time, so they name only
+    # runtime types; arguments arrive as plain JSON values.
+    @server.command(STATUS)
+    def _status(ls: Any, *args: Any) -> dict[str, Any]:
+        return status(ls)
+
+    @server.command(SHOW_CONTEXT)
+    async def _show_context(ls: Any, *args: Any) -> str:
+        if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], dict):
+            return "usage: cl-lsp.showContext(uri, {line, character})"
+        uri, position = args
+        document = ls.documents.get(uri)
+        if document is None:
+            return f"{uri} is not open"
+        if ls.service is None:
+            return f"no model: {status(ls)}"
+        offset = document.offset_at(
+            Position(int(position.get("line", 0)), int(position.get("character", 0))),
+            ls.position_encoding,
+        )
+        request = CompletionRequest(document.text, offset, rel_path(ls, uri), document.language_id)
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(ls.planner, ls.service.plan, request)
+        return describe_plan(plan)

@@ -1,0 +1,1 @@
+"""Helpers shipped for tests and benchmarks (not used by the server at run time)."""

@@ -1,0 +1,120 @@
+; cl-lsp tags query for JavaScript (also the base of typescript/tsx).
+;
+; Capture conventions (shared by every grammars/<lang>/tags.scm, read by cl_lsp/core/tags.py):
+;   @definition.<kind>  the whole definition node; <kind> is one of function, method, class,
+;                       interface, struct, enum, type, trait, constant, variable, module, macro.
+;                       The tagger turns a function nested in a class-like definition into a
+;                       method and an ALL_CAPS variable into a constant.
+;   @name               the definition's name (required with every @definition.*).
+;   @scope.name         optional explicit enclosing scope (Go receivers, C++ `A::f`).
+;   @scope + @name      a node that only opens a scope (Rust impl blocks).
+;   @import             the whole import/include statement.
+;   @import.module      the imported module / path as written (quotes are stripped).
+;   @import.name        one imported name (repeated per name).
+;   @reference          an identifier used: call sites, type names, base classes.
+
+(function_declaration
+  name: (identifier) @name) @definition.function
+
+(generator_function_declaration
+  name: (identifier) @name) @definition.function
+
+(class_declaration
+  name: (identifier) @name) @definition.class
+
+(method_definition
+  name: [(property_identifier) (private_property_identifier)] @name) @definition.method
+
+(field_definition
+  property: [(property_identifier) (private_property_identifier)] @name
+  value: [(arrow_function) (function_expression)]) @definition.method
+
+; Top-level `const f = () => {}` / `const X = 1`, exported or not. A declarator matched
+; as both function and variable is kept as a function by the tagger.
+(program
+  [(lexical_declaration
+     (variable_declarator
+       name: (identifier) @name
+       value: [(arrow_function) (function_expression) (generator_function)]))
+   (variable_declaration
+     (variable_declarator
+       name: (identifier) @name
+       value: [(arrow_function) (function_expression) (generator_function)]))] @definition.function)
+
+(program
+  (export_statement
+    declaration: (lexical_declaration
+      (variable_declarator
+        name: (identifier) @name
+        value: [(arrow_function) (function_expression) (generator_function)])) @definition.function))
+
+(program
+  [(lexical_declaration
+     (variable_declarator
+       name: (identifier) @name
+       value: (_)))
+   (variable_declaration
+     (variable_declarator
+       name: (identifier) @name
+       value: (_)))] @definition.variable)
+
+(program
+  (export_statement
+    declaration: (lexical_declaration
+      (variable_declarator
+        name: (identifier) @name
+        value: (_))) @definition.variable))
+
+; CommonJS / prototype style: `exports.f = function () {}`, `A.prototype.m = () => {}`.
+(program
+  (expression_statement
+    (assignment_expression
+      left: (member_expression property: (property_identifier) @name)
+      right: [(arrow_function) (function_expression)]) @definition.function))
+
+(import_statement
+  (import_clause
+    [
+      (identifier) @import.name
+      (named_imports (import_specifier name: (identifier) @import.name))
+      (namespace_import (identifier) @import.name)
+    ])
+  source: (string) @import.module) @import
+
+(import_statement
+  source: (string) @import.module) @import
+
+(export_statement
+  source: (string) @import.module) @import
+
+(export_statement
+  (export_clause (export_specifier name: (_) @import.name))
+  source: (string) @import.module) @import
+
+(call_expression
+  function: (identifier) @_require
+  arguments: (arguments . (string) @import.module .)
+  (#eq? @_require "require")) @import
+
+(call_expression
+  function: (import)
+  arguments: (arguments . (string) @import.module)) @import
+
+(call_expression
+  function: [
+    (identifier) @reference
+    (member_expression property: (property_identifier) @reference)
+  ])
+
+(new_expression
+  constructor: [
+    (identifier) @reference
+    (member_expression property: (property_identifier) @reference)
+  ])
+
+(class_heritage (identifier) @reference)
+(class_heritage (member_expression property: (property_identifier) @reference))
+
+; Components only: lower-case names are intrinsic HTML elements.
+((jsx_opening_element name: (identifier) @reference) (#match? @reference "^[A-Z]"))
+((jsx_self_closing_element name: (identifier) @reference) (#match? @reference "^[A-Z]"))

