@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cl_lsp import __version__
 from cl_lsp.config import Settings, load_toml, merged, user_config_path
@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     complete.add_argument("location", metavar="FILE:LINE:COL")
     complete.add_argument("--explain", action="store_true", help="also print the prompt plan")
+    complete.add_argument("--root", metavar="DIR", help="workspace root (default: git root)")
+
+    context = commands.add_parser(
+        "context",
+        parents=[common],
+        help="print the prompt pieces for FILE:LINE:COL with sources, scores and token counts",
+    )
+    context.add_argument("location", metavar="FILE:LINE:COL")
+    context.add_argument("--budget", type=int, metavar="N", help="context budget in tokens")
+    context.add_argument("--root", metavar="DIR", help="workspace root (default: git root)")
     return parser
 
 
@@ -98,10 +108,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return server.exit_code
 
 
-def _complete(args: argparse.Namespace, settings: Settings) -> int:
+def workspace_root(file: Path, explicit: str | None) -> Path:
+    """The explicit root, else the nearest enclosing git checkout, else the file's folder."""
+    if explicit:
+        return Path(explicit).resolve()
+    start = file.resolve().parent
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, Any] | int:
+    """Read the file, index its workspace, load the model: (service, request, engine)."""
     from cl_lsp.engine.base import EngineError
     from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
+    from cl_lsp.workspace import Workspace, default_cache_dir
 
     path, line, col = parse_location(args.location)
     try:
@@ -118,13 +141,49 @@ def _complete(args: argparse.Namespace, settings: Settings) -> int:
     except EngineError as error:
         print(f"cl-lsp: {error.message}\n  fix: {error.fix}", file=sys.stderr)
         return 1
+    index = None
+    rel = str(path)
+    if settings.context.enabled:
+        workspace = Workspace(
+            workspace_root(path, args.root), default_cache_dir(), settings.context.ignore
+        )
+        workspace.index.scan()
+        index = workspace.index
+        rel = workspace.rel_path(path) or rel
+    service = CompletionService(engine, settings, index)
+    return service, CompletionRequest(text=text, offset=offset, rel_path=rel), engine
+
+
+def _complete(args: argparse.Namespace, settings: Settings) -> int:
+    prepared = _prepare(args, settings)
+    if isinstance(prepared, int):
+        return prepared
+    service, request, engine = prepared
     try:
-        service = CompletionService(engine, settings)
-        request = CompletionRequest(text=text, offset=offset, rel_path=str(path))
         completion = service.complete(request)
         if args.explain:
             _explain(completion, sys.stderr)
         print(completion.text)
+    finally:
+        engine.close()
+    return 0
+
+
+def _context(args: argparse.Namespace, settings: Settings) -> int:
+    from cl_lsp.core.retrieval import explain
+    from cl_lsp.handlers.commands import describe_plan
+
+    prepared = _prepare(args, settings)
+    if isinstance(prepared, int):
+        return prepared
+    service, request, engine = prepared
+    try:
+        plan = service.plan(request, budget_tokens=args.budget)
+        print(describe_plan(plan, tail=10_000))
+        if plan.context is not None:
+            print("--- repository context, as placed ahead of the prefix ---")
+            print(explain(plan.context))
+            print(plan.context.text)
     finally:
         engine.close()
     return 0
@@ -154,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args)
     if args.command == "complete":
         return _complete(args, settings)
+    if args.command == "context":
+        return _context(args, settings)
     return _serve(args, settings)
 
 

@@ -25,6 +25,7 @@ class ModelSettings:
     n_threads: int | None = None  # None: llama.cpp's choice from the core count
     n_batch: int = 256  # prefill batch; cancellation is checked between batches
     n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
+    kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
 
 
 @dataclass

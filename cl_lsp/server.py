@@ -12,13 +12,15 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 
 from cl_lsp import __version__
 from cl_lsp.config import Settings
 from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.protocol import ClLspProtocol
-from cl_lsp.service import CompletionService
+from cl_lsp.service import CompletionRequest, CompletionService, Plan
+from cl_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ class ClLspServer(LanguageServer):
         self.settings = base_settings
         self.documents = DocumentStore()
         self.root: Path | None = None
+        self.workspace_index: Workspace | None = None
+        self._synced: dict[str, int] = {}  # uri -> document version last given to the index
         self.position_encoding = "utf-16"
         self.client_has_inline_completion = False
         self._load_engine = load_engine
@@ -69,7 +73,8 @@ class ClLspServer(LanguageServer):
             self.notify_user(types.MessageType.Error, f"cl-lsp: {self.engine_error.message}")
         else:
             self.engine = engine
-            self.service = CompletionService(engine, self.settings)
+            index = self.workspace_index.index if self.workspace_index else None
+            self.service = CompletionService(engine, self.settings, index)
             log.info("engine ready: %s", engine.description)
         finally:
             self.engine_ready.set()
@@ -81,11 +86,53 @@ class ClLspServer(LanguageServer):
             return
         self.loop.call_soon_threadsafe(self.window_show_message, params)
 
+    # -- planning (planner thread) ------------------------------------------------------
+    def rel_path(self, uri: str) -> str:
+        path = to_fs_path(uri) or uri
+        if self.workspace_index is not None:
+            rel = self.workspace_index.rel_path(path)
+            if rel is not None:
+                return rel
+        return path
+
+    def plan(self, request: CompletionRequest, uri: str, version: int) -> Plan:
+        """Bring the index up to date with the open buffer, gather edits, plan the prompt."""
+        assert self.service is not None
+        workspace = self.workspace_index
+        if workspace is not None and self._synced.get(uri) != version:
+            workspace.index.update_text(request.rel_path, request.text, request.language_id or "")
+            self._synced[uri] = version
+        return self.service.plan(
+            request,
+            recent_edits=self._recent_edits(uri),
+            open_documents={
+                self.rel_path(d.uri): d.text for d in self.documents.all() if d.uri != uri
+            },
+        )
+
+    def forget_buffer(self, uri: str) -> None:
+        """A closed buffer: the index goes back to the file on disk."""
+        self._synced.pop(uri, None)
+        if self.workspace_index is not None:
+            self.workspace_index.index.drop_text(self.rel_path(uri))
+
+    def _recent_edits(self, current: str, radius: int = 3) -> list[tuple[str, str]]:
+        edits = []
+        for uri, line in self.documents.recent_edits():
+            document = self.documents.get(uri)
+            if document is None or uri == current:
+                continue
+            lines = [document.line_text(n) for n in range(max(0, line - radius), line + radius + 1)]
+            edits.append((self.rel_path(uri), "\n".join(lines).strip("\n")))
+        return edits
+
     def stop(self) -> None:
         for task in list(self.inflight.values()):
             task.cancel()
         if self.engine is not None:
             self.engine.close()
+        if self.workspace_index is not None:
+            self.workspace_index.close()
         self.planner.shutdown(wait=False, cancel_futures=True)
 
 

@@ -15,7 +15,13 @@ from cl_lsp.config import Settings
 from cl_lsp.core.languages import detect
 from cl_lsp.core.postprocess import Cleaned, StreamGuard, clean
 from cl_lsp.core.prompt import Layout, Prompt, build_prompt, choose_layout
-from cl_lsp.core.retrieval import ContextRequest, ContextWindow, IndexView, build_context
+from cl_lsp.core.retrieval import (
+    ContextRequest,
+    ContextWindow,
+    IndexView,
+    build_context,
+    cached_counter,
+)
 from cl_lsp.core.shape import Shape, decide_shape
 from cl_lsp.core.window import TextWindow, fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
@@ -72,6 +78,8 @@ class CompletionService:
         self.settings = settings
         self.index = index
         self.layout = choose_layout(engine.spec, settings.completion.fim_layout)
+        # One token-count cache for the life of the service: snippets recur every keystroke.
+        self._count_tokens = cached_counter(self._token_count)
         if self.layout is Layout.PREFIX:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions see the prefix only",
@@ -132,8 +140,11 @@ class CompletionService:
                 open_documents=open_documents or {},
             ),
             self.index,
-            lambda text: len(self.engine.tokenize(text)),
+            self._count_tokens,
         )
+
+    def _token_count(self, text: str) -> int:
+        return len(self.engine.tokenize(text))
 
     def _fit_prompt(
         self, window: TextWindow, context: ContextWindow | None, max_tokens: int

@@ -29,6 +29,8 @@ MATCHING = {")": "(", "]": "[", "}": "{"}
 REGION_LINES = 400
 REGION_CHARS = 20_000
 SYNTAX_TRIES = 5
+GUARD_FULL_CHARS = 48_000  # documents up to this size are reparsed whole (incrementally)
+GUARD_WINDOW_CHARS = 8_000  # else this much a side of the cursor
 LOOP_CONTEXT_CHARS = 400  # the code before the cursor a repeating pattern is checked in
 OVERLAP_CHARS = 4_000  # how far into the suffix a completion's lines are compared
 MIN_EVIDENCE = 1  # letters/digits an overlap needs before it may cut on a bracket tie
@@ -581,11 +583,40 @@ def _point_after(text: bytes, start: tuple[int, int]) -> tuple[int, int]:
     return (start[0] + newlines, len(text) - text.rfind(b"\n") - 1)
 
 
+def guard_window(prefix: str, suffix: str) -> tuple[str, str]:
+    """The part of a big document the syntax guard parses: at most GUARD_WINDOW_CHARS of
+    whole lines a side, trimmed to start and end at top-level code where there is some."""
+    head = _last_lines(prefix, GUARD_WINDOW_CHARS)
+    tail = _first_lines(suffix, GUARD_WINDOW_CHARS)
+    start, _ = _region_start(head, 0)
+    end, _ = _region_end(tail, 0)
+    return head[start:], tail[:end]
+
+
+def _last_lines(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.find("\n", len(text) - limit) + 1
+    return text[cut:] if cut else text[-limit:]
+
+
+def _first_lines(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit)
+    return text[:cut] if cut > 0 else text[:limit]
+
+
 class _Reparser:
     """Parses prefix + candidate + suffix incrementally against the cursor document."""
 
     def __init__(self, prefix: str, suffix: str, language: str, tree: ts.Tree | None) -> None:
+        if len(prefix) + len(suffix) > GUARD_FULL_CHARS:
+            # A reparse of a big file costs tens of ms even incrementally: parse a window.
+            prefix, suffix = guard_window(prefix, suffix)
+            tree = None
         self.parser = new_parser(language)
+        self.suffix = suffix
         self.head = prefix.encode("utf-8")
         self.tail = suffix.encode("utf-8")
         self.base = tree if tree is not None else self.parser.parse(self.head + self.tail)
@@ -598,7 +629,7 @@ class _Reparser:
 
     def errors_with(self, text: str, replace: int) -> int:
         middle = text.encode("utf-8")
-        removed = len(self.tail.decode("utf-8", "ignore")[:replace].encode("utf-8"))
+        removed = len(self.suffix[:replace].encode("utf-8"))
         old = self.tail[:removed]
         tree = self.base.copy()
         offset = len(self.head)

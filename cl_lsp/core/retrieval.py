@@ -53,8 +53,9 @@ SCOPE_MIN = 0.3  # the identifier weight from which the scope (not just the file
 FILE_WEIGHT = 0.1  # identifiers used elsewhere in the file, outside the scope
 FILE_NEAR = 1.0  # ... plus a bonus for being used near the cursor
 FILE_NEAR_LINES = 30.0
-MAX_FILE_NAMES = 400  # of those, the best ones looked up
-TYPE_GUESS_FACTOR = 0.5  # a class named like a variable (`workspace` -> `Workspace`)
+MAX_FILE_NAMES = 600  # of those, the best ones looked up
+TYPE_GUESS_FACTOR = 0.5
+IN_PLAY_FACTOR = 1.5  # a member of a class the file mentions, over same-named others  # a class named like a variable (`workspace` -> `Workspace`)
 REST_OF_CLASS_FACTOR = 0.3  # members of a used class that neither scope nor file use
 BASE_CLASS_FACTOR = 0.6  # ... when that class is a base of the class around the cursor
 MAX_MEMBERS = 48  # members listed for a used class (half that for one the scope ignores)
@@ -574,7 +575,8 @@ def _score_definitions(
 
     for name, weight in weights.items():
         defs = [d for d in index.definitions_named(name) if _allowed(index, request, d.path)]
-        for definition, factor in _rank_definitions(name, defs, usage.attributes, imports):
+        ranked = _rank_definitions(name, defs, usage.attributes, imports, weights)
+        for definition, factor in ranked:
             add(definition, weight * factor, weight)
         if weight >= SCOPE_MIN or name in usage.attributes:
             for definition in _classes_for_attribute(index, request, name):
@@ -746,7 +748,11 @@ def _symbol_pieces(state: _SymbolState, count: CachedCounter, comment: str) -> l
 
 
 def _rank_definitions(
-    name: str, defs: list[Definition], attributes: frozenset[str], imports: _ImportInfo
+    name: str,
+    defs: list[Definition],
+    attributes: frozenset[str],
+    imports: _ImportInfo,
+    in_play: Mapping[str, float],
 ) -> list[tuple[Definition, float]]:
     """Which definitions a name most likely means, each with a confidence factor."""
     if not defs:
@@ -766,6 +772,8 @@ def _rank_definitions(
             factor *= 1.0 if is_member or definition.path in imports.paths else 0.5
         else:
             factor *= 0.4 if is_member else 1.0
+        if is_member and definition.scope.split(".")[-1] in in_play:
+            factor *= IN_PLAY_FACTOR  # a method of a class this file mentions
         ranked.append((definition, factor))
     ranked.sort(key=lambda pair: (-pair[1], pair[0].path, pair[0].start_line))
     best = ranked[0][1]
@@ -1025,9 +1033,7 @@ class _Selection:
         start, end = candidate.span
         return any(p == candidate.path and start <= e and s <= end for p, s, e in self.spans)
 
-    def _truncate(
-        self, path: str, items: list[_Item], limit: int
-    ) -> tuple[str, int, list[_Item]]:
+    def _truncate(self, path: str, items: list[_Item], limit: int) -> tuple[str, int, list[_Item]]:
         """The longest prefix that fits, in whole items (whole lines for a single item):
         a binary search over prefix lengths."""
         if len(items) == 1:
@@ -1065,8 +1071,9 @@ def _select(
     # Pass 1: each source within its share. Symbols (definitions and module API) share
     # one pool: their entries compete on value per token.
     _take_symbols(symbols, state, int(budget * (split.definition + split.api)), count, comment)
-    selection.note_lines(line for entries in state.chosen.values() for e in entries
-                         for line in e.lines)
+    selection.note_lines(
+        line for entries in state.chosen.values() for e in entries for line in e.lines
+    )
     for kind in (SIMILAR, EDIT):
         selection.budget = budget - state.used
         share = int(budget * split.share(kind))

@@ -55,6 +55,27 @@ class GenerationResult:
         return self.prompt_tokens - self.reused_tokens
 
 
+@dataclass
+class EngineStats:
+    """Running totals since the engine started (deltas between two reads give one request)."""
+
+    requests: int = 0
+    cancelled: int = 0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0
+    generated_tokens: int = 0
+    prefill_s: float = 0.0
+    generate_s: float = 0.0
+
+    def add(self, result: GenerationResult) -> None:
+        self.requests += 1
+        self.prompt_tokens += result.prompt_tokens
+        self.reused_tokens += result.reused_tokens
+        self.generated_tokens += len(result.tokens)
+        self.prefill_s += result.prefill_s
+        self.generate_s += result.generate_s
+
+
 class Engine(Protocol):
     """A loaded model behind one worker: tokenize, and generate from token ids."""
 
@@ -69,6 +90,9 @@ class Engine(Protocol):
 
     @property
     def description(self) -> str: ...
+
+    @property
+    def stats(self) -> EngineStats: ...
 
     def tokenize(self, text: str) -> list[int]: ...
 

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from cl_lsp.config import ModelSettings
 from cl_lsp.core.prompt import PromptSpec, common_prefix_length
-from cl_lsp.engine.base import Cancelled, EngineError, GenerationRequest, GenerationResult
+from cl_lsp.engine.base import (
+    Cancelled,
+    EngineError,
+    EngineStats,
+    GenerationRequest,
+    GenerationResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class LlamaEngine:
         self._n_vocab = self._llm.n_vocab()
         self._stop_ids = frozenset(stop_ids) | self._eog_ids()
         self._n_batch = settings.n_batch
+        self._kv_reuse = settings.kv_reuse
+        self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
         self._cond = threading.Condition()
@@ -104,6 +112,10 @@ class LlamaEngine:
     @property
     def description(self) -> str:
         return self._description
+
+    @property
+    def stats(self) -> EngineStats:
+        return self._stats
 
     def tokenize(self, text: str) -> list[int]:
         # Tokenizing reads the vocabulary only, so it is safe outside the worker.
@@ -167,8 +179,11 @@ class LlamaEngine:
     def _work(self) -> None:
         while (job := self._next_job()) is not None:
             try:
-                job.future.set_result(self._generate(job.request))
+                result = self._generate(job.request)
+                self._stats.add(result)
+                job.future.set_result(result)
             except Cancelled as error:
+                self._stats.cancelled += 1
                 job.future.set_exception(error)
             except Exception as error:  # the worker must survive any single request
                 log.exception("generation failed")
@@ -209,7 +224,8 @@ class LlamaEngine:
         self, ids: list[int], request: GenerationRequest, deadline: float | None
     ) -> tuple[int, bool]:
         # Keep the common prefix; at least the last prompt token is evaluated for its logits.
-        keep = min(common_prefix_length(self._evaluated, ids), len(ids) - 1)
+        common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
+        keep = min(common, len(ids) - 1)
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
         for start in range(keep, len(ids), self._n_batch):

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from cl_lsp.core.document import Position
-from cl_lsp.handlers.completion import rel_path
 from cl_lsp.service import CompletionRequest, Plan
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
 
 STATUS = "cl-lsp.status"
+STATS = "cl-lsp.stats"
 SHOW_CONTEXT = "cl-lsp.showContext"
 
 
 def status(ls: ClLspServer) -> dict[str, Any]:
+    result: dict[str, Any]
     if ls.engine_error is not None:
-        return {"state": "error", "message": str(ls.engine_error)}
-    if ls.engine is None:
-        return {"state": "loading"}
-    return {"state": "ready", "model": ls.engine.description}
+        result = {"state": "error", "message": str(ls.engine_error)}
+    elif ls.engine is None:
+        result = {"state": "loading"}
+    else:
+        result = {"state": "ready", "model": ls.engine.description}
+    workspace = ls.workspace_index
+    if workspace is not None:
+        result["index"] = {
+            "state": "ready" if workspace.scanned.is_set() else "scanning",
+            **workspace.index.stats(),
+        }
+    return result
 
 
 def describe_plan(plan: Plan, tail: int = 400) -> str:
@@ -51,6 +61,13 @@ def register(server: ClLspServer) -> None:
     def _status(ls: Any, *args: Any) -> dict[str, Any]:
         return status(ls)
 
+    @server.command(STATS)
+    def _stats(ls: Any, *args: Any) -> dict[str, Any]:
+        """Engine totals: benchmarks read deltas around each request."""
+        if ls.engine is None:
+            return {}
+        return dataclasses.asdict(ls.engine.stats)
+
     @server.command(SHOW_CONTEXT)
     async def _show_context(ls: Any, *args: Any) -> str:
         if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], dict):
@@ -65,7 +82,7 @@ def register(server: ClLspServer) -> None:
             Position(int(position.get("line", 0)), int(position.get("character", 0))),
             ls.position_encoding,
         )
-        request = CompletionRequest(document.text, offset, rel_path(ls, uri), document.language_id)
+        request = CompletionRequest(document.text, offset, ls.rel_path(uri), document.language_id)
         loop = asyncio.get_running_loop()
-        plan = await loop.run_in_executor(ls.planner, ls.service.plan, request)
+        plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, document.version)
         return describe_plan(plan)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from cl_lsp.core.document import Document, Position
 from cl_lsp.engine.base import Cancelled
@@ -31,18 +30,6 @@ class Answer:
     completion: Completion
     start: types.Position
     end: types.Position
-
-
-def rel_path(ls: ClLspServer, uri: str) -> str:
-    path = to_fs_path(uri) or uri
-    if ls.root is not None:
-        try:
-            from pathlib import Path
-
-            return Path(path).resolve().relative_to(ls.root.resolve()).as_posix()
-        except ValueError:
-            pass
-    return path
 
 
 async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
@@ -62,13 +49,13 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
     request = CompletionRequest(
         text=document.text,
         offset=offset,
-        rel_path=rel_path(ls, uri),
+        rel_path=ls.rel_path(uri),
         language_id=document.language_id,
         key=uri,
     )
     try:
         loop = asyncio.get_running_loop()
-        plan = await loop.run_in_executor(ls.planner, service.plan, request)
+        plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, version)
         future = service.start(request, plan)
         if future is None:
             return None

@@ -39,4 +39,6 @@ def register(server: ClLspServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ClLspServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.close(params.text_document.uri)
+        uri = params.text_document.uri
+        ls.documents.close(uri)
+        ls.forget_buffer(uri)

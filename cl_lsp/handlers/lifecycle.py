@@ -11,6 +11,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from cl_lsp.config import merged
+from cl_lsp.workspace import Workspace, default_cache_dir
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -35,6 +36,48 @@ def _init_options(params: types.InitializeParams) -> dict[str, Any]:
     return {}
 
 
+class ScanProgress:
+    """$/progress for the initial scan, throttled, sent from the event loop."""
+
+    def __init__(self, ls: ClLspServer, token: str) -> None:
+        self.ls = ls
+        self.token = token
+        self.last_percent = -1
+
+    def _send(self, value: Any) -> None:
+        loop = self.ls.loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self.ls.progress, types.ProgressParams(self.token, value))
+
+    def begin(self) -> None:
+        self._send(types.WorkDoneProgressBegin(title="cl-lsp: indexing", percentage=0))
+
+    def report(self, done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 100
+        if percent != self.last_percent:
+            self.last_percent = percent
+            message = f"{done}/{total} files"
+            self._send(types.WorkDoneProgressReport(message=message, percentage=percent))
+
+    def end(self) -> None:
+        workspace = self.ls.workspace_index
+        stats = workspace.index.stats() if workspace else {}
+        message = f"{stats.get('files', 0)} files, {stats.get('definitions', 0)} definitions"
+        self._send(types.WorkDoneProgressEnd(message=message))
+
+
+async def _scan_progress(ls: ClLspServer) -> ScanProgress | None:
+    token = "cl-lsp/index"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception:  # the client refused: index silently
+        log.debug("client refused a progress token")
+        return None
+    reporter = ScanProgress(ls, token)
+    reporter.begin()
+    return reporter
+
+
 def register(server: ClLspServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: ClLspServer, params: types.InitializeParams) -> None:
@@ -52,6 +95,8 @@ def register(server: ClLspServer) -> None:
         if ls.client_has_inline_completion:
             ls.protocol.fm.features.pop(types.TEXT_DOCUMENT_COMPLETION, None)
             ls.protocol.fm.feature_options.pop(types.TEXT_DOCUMENT_COMPLETION, None)
+        if ls.root is not None and ls.settings.context.enabled:
+            ls.workspace_index = Workspace(ls.root, default_cache_dir(), ls.settings.context.ignore)
         log.info(
             "initialize: root=%s encoding=%s inline=%s",
             ls.root,
@@ -59,6 +104,28 @@ def register(server: ClLspServer) -> None:
             ls.client_has_inline_completion,
         )
         ls.start_engine()
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: ClLspServer, params: types.InitializedParams) -> None:
+        workspace = ls.workspace_index
+        if workspace is None:
+            return
+        caps = ls.client_capabilities
+        wants_progress = bool(caps.window and caps.window.work_done_progress)
+        reporter = await _scan_progress(ls) if wants_progress else None
+        workspace.start_scan(
+            progress=reporter.report if reporter else None,
+            done=reporter.end if reporter else None,
+        )
+        workspace.watch(lambda message: ls.notify_user(types.MessageType.Warning, message))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched_files(ls: ClLspServer, params: types.DidChangeWatchedFilesParams) -> None:
+        if ls.workspace_index is not None:
+            for change in params.changes:
+                path = to_fs_path(change.uri)
+                if path:
+                    ls.workspace_index.file_changed(path)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: ClLspServer, *args: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -66,7 +68,9 @@ async def lsp(tmp_path: Path) -> AsyncIterator[Starter]:
         options: dict[str, Any] | None = None,
         root: Path | None = None,
     ) -> LanguageClient:
-        client = await start_client(*args)
+        # Each test gets its own index cache: nothing leaks between tests or from the user.
+        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        client = await start_client(*args, env=env)
         clients.append(client)
         client.init_result = await initialize(client, root or tmp_path, capabilities, options)  # type: ignore[attr-defined]
         return client
@@ -96,15 +100,14 @@ def open_doc(client: LanguageClient, path: Path, text: str, language: str = "pyt
     return uri
 
 
-async def wait_ready(client: LanguageClient) -> None:
-    """Wait until the model is loaded (the server answers the status command)."""
+async def wait_ready(client: LanguageClient) -> dict[str, Any]:
+    """Wait until the model is loaded and the workspace scanned; returns the status."""
     for _ in range(600):
         status = await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="cl-lsp.status")
         )
-        if status and status.get("state") in ("ready", "error"):
-            return
-        import asyncio
-
+        index_ready = status.get("index", {}).get("state", "ready") == "ready"
+        if status.get("state") in ("ready", "error") and index_ready:
+            return dict(status)
         await asyncio.sleep(0.05)
     raise AssertionError("model never finished loading")

@@ -207,3 +207,37 @@ async def test_bad_model_keeps_the_server_up(
     uri = open_doc(client, tmp_path / "a.py", "x = \n")
     result = await client.text_document_inline_completion_async(inline_params(uri, 0, 4))
     assert result is not None and not result.items
+
+
+UNITS = '''"""Unit conversions."""
+
+
+def convert_fahrenheit_to_kelvin(value: float) -> float:
+    """Convert a temperature in degrees Fahrenheit to kelvin."""
+    return (value - 32) * 5 / 9 + 273.15
+'''
+MAIN = "from lib import units\n\ntemperature = 451\nkelvin = units.convert_\n"
+
+
+@pytest.mark.parametrize("context", [True, False])
+async def test_completion_uses_a_definition_from_another_file(
+    lsp: Starter, tmp_path: Path, smollm: Path, context: bool
+) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "__init__.py").write_text("")
+    (tmp_path / "lib" / "units.py").write_text(UNITS)
+    options = {"context": {"enabled": context}}
+    client = await lsp(capabilities=neovim_capabilities(), options=options)
+    status = await wait_ready(client)
+    assert ("index" in status) is context
+    uri = open_doc(client, tmp_path / "main.py", MAIN)
+    shown = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="cl-lsp.showContext", arguments=[uri, {"line": 3, "character": 23}]
+        )
+    )
+    assert ("lib/units.py" in shown) is context
+    result = await client.text_document_completion_async(completion_params(uri, 3, 23))
+    text = result.items[0].text_edit.new_text if result and result.items else ""
+    # Only the other file knows the function's name; SmolLM2 copies it from the context.
+    assert text.startswith("fahrenheit_to_kelvin") is context
