@@ -113,7 +113,6 @@ class Workspace:
             observer = PollingObserver(timeout=5)
             observer.schedule(handler, str(self.root), recursive=True)
             observer.start()
-        observer.daemon = True
         self._observer = observer
 
     def close(self) -> None:

@@ -54,11 +54,12 @@ FILE_WEIGHT = 0.1  # identifiers used elsewhere in the file, outside the scope
 FILE_NEAR = 1.0  # ... plus a bonus for being used near the cursor
 FILE_NEAR_LINES = 30.0
 MAX_FILE_NAMES = 600  # of those, the best ones looked up
-TYPE_GUESS_FACTOR = 0.5
-IN_PLAY_FACTOR = 1.5  # a member of a class the file mentions, over same-named others  # a class named like a variable (`workspace` -> `Workspace`)
+TYPE_GUESS_FACTOR = 0.5  # a class named like a variable (`workspace` -> `Workspace`)
+IN_PLAY_FACTOR = 1.5  # a member of a class the file mentions, over same-named others
 REST_OF_CLASS_FACTOR = 0.3  # members of a used class that neither scope nor file use
 BASE_CLASS_FACTOR = 0.6  # ... when that class is a base of the class around the cursor
 MAX_MEMBERS = 48  # members listed for a used class (half that for one the scope ignores)
+BASE_MEMBERS_MULT = 2  # ... times this for a base class of the class around the cursor
 API_VALUE = 0.05  # an imported module's public name that the file does not use (yet)
 # Selection: value per token**DENSITY_EXP, so long pieces must earn their space.
 DENSITY_EXP = 0.5
@@ -549,7 +550,8 @@ def _symbol_entries(
     for key, (value, definition) in scored.items():
         if definition.kind in CLASS_KINDS:
             base = definition.name in bases
-            limit = MAX_MEMBERS if key in strong or base else MAX_MEMBERS // 2
+            limit = MAX_MEMBERS * BASE_MEMBERS_MULT if base else MAX_MEMBERS
+            limit = limit if key in strong or base else MAX_MEMBERS // 2
             _add_class_members(index, definition, value, base, limit, entries)
     _add_module_api(index, request, weights, imports, entries)
     return list(entries.values())
