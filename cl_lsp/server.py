@@ -15,7 +15,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from cl_lsp import __version__
-from cl_lsp.config import Settings
+from cl_lsp.config import Settings, merged
 from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.protocol import ClLspProtocol
@@ -25,14 +25,24 @@ from cl_lsp.workspace import Workspace
 log = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], Engine]
+STATUS_NOTIFICATION = "cl-lsp/status"
 
 
 class ClLspServer(LanguageServer):
     """pygls server plus cl-lsp's state; the handlers in `cl_lsp.handlers` are thin glue."""
 
-    def __init__(self, base_settings: Settings, load_engine: EngineLoader) -> None:
+    def __init__(
+        self,
+        base_settings: Settings,
+        load_engine: EngineLoader,
+        pinned: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__("cl-lsp", __version__, protocol_cls=ClLspProtocol)
+        # Settings layers, later wins: base (defaults + TOML), initializationOptions,
+        # workspace/configuration, then what the command line pinned (--model).
         self.base_settings = base_settings
+        self.layers: dict[str, dict[str, Any]] = {"init": {}, "workspace": {}}
+        self.pinned = pinned or {}
         self.settings = base_settings
         self.documents = DocumentStore()
         self.root: Path | None = None
@@ -40,6 +50,7 @@ class ClLspServer(LanguageServer):
         self._synced: dict[str, int] = {}  # uri -> document version last given to the index
         self.position_encoding = "utf-16"
         self.client_has_inline_completion = False
+        self.client_has_configuration = False
         self._load_engine = load_engine
         self.engine: Engine | None = None
         self.service: CompletionService | None = None
@@ -59,10 +70,12 @@ class ClLspServer(LanguageServer):
     def start_engine(self) -> None:
         """Load the model in the background: the editor gets answers (empty) meanwhile."""
         threading.Thread(target=self._load, name="cl-lsp-load", daemon=True).start()
+        self.publish_status()
 
     def _load(self) -> None:
+        settings = self.settings
         try:
-            engine = self._load_engine(self.settings)
+            engine = self._load_engine(settings)
         except EngineError as error:
             log.error("model unavailable: %s", error)
             self.engine_error = error
@@ -78,6 +91,58 @@ class ClLspServer(LanguageServer):
             log.info("engine ready: %s", engine.description)
         finally:
             self.engine_ready.set()
+            self.publish_status()
+        if self.settings.model != settings.model:  # changed while we were loading
+            self.reload_engine()
+
+    def status(self) -> dict[str, Any]:
+        """Model and index state: the `cl-lsp.status` command and notification."""
+        result: dict[str, Any]
+        if self.engine_error is not None:
+            result = {"state": "error", "message": str(self.engine_error)}
+        elif self.engine is None:
+            result = {"state": "loading"}
+        else:
+            result = {"state": "ready", "model": self.engine.description}
+        workspace = self.workspace_index
+        if workspace is not None:
+            result["index"] = {
+                "state": "ready" if workspace.scanned.is_set() else "scanning",
+                **workspace.index.stats(),
+            }
+        return result
+
+    def publish_status(self) -> None:
+        """Send `cl-lsp/status` (editors show it in their status bar); any thread."""
+        if self.loop is not None and self.protocol.writer is not None:
+            self.loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, self.status())
+
+    def update_settings(self, layer: str, values: dict[str, Any]) -> list[str]:
+        """Replace one settings layer and apply the result live; returns the problems."""
+        self.layers[layer] = values
+        old = self.settings
+        self.settings, problems = merged(
+            self.base_settings, self.layers["init"], self.layers["workspace"], self.pinned
+        )
+        if self.settings == old:
+            return problems
+        if self.settings.model != old.model and self.engine_ready.is_set():
+            log.info("model settings changed: reloading the model")
+            self.reload_engine()
+        elif self.engine is not None:
+            index = self.workspace_index.index if self.workspace_index else None
+            self.service = CompletionService(self.engine, self.settings, index)
+        return problems
+
+    def reload_engine(self) -> None:
+        for task in list(self.inflight.values()):
+            task.cancel()
+        engine, self.engine, self.service = self.engine, None, None
+        self.engine_error = None
+        self.engine_ready.clear()
+        if engine is not None:
+            threading.Thread(target=engine.close, daemon=True).start()
+        self.start_engine()
 
     def notify_user(self, kind: types.MessageType, message: str) -> None:
         """window/showMessage, sent from the event loop whatever thread calls this."""
@@ -137,7 +202,9 @@ class ClLspServer(LanguageServer):
 
 
 def create_server(
-    base_settings: Settings | None = None, load_engine: EngineLoader | None = None
+    base_settings: Settings | None = None,
+    load_engine: EngineLoader | None = None,
+    pinned: dict[str, Any] | None = None,
 ) -> ClLspServer:
     """A configured server; no module-level singleton, so tests can build several."""
     from cl_lsp.handlers import commands, completion, documents, lifecycle
@@ -148,7 +215,7 @@ def create_server(
         def load_engine(settings: Settings) -> Engine:
             return load_from_settings(settings.model)[0]
 
-    server = ClLspServer(base_settings or Settings(), load_engine)
+    server = ClLspServer(base_settings or Settings(), load_engine, pinned)
     lifecycle.register(server)
     documents.register(server)
     completion.register(server)

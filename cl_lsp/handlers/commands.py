@@ -17,23 +17,6 @@ STATS = "cl-lsp.stats"
 SHOW_CONTEXT = "cl-lsp.showContext"
 
 
-def status(ls: ClLspServer) -> dict[str, Any]:
-    result: dict[str, Any]
-    if ls.engine_error is not None:
-        result = {"state": "error", "message": str(ls.engine_error)}
-    elif ls.engine is None:
-        result = {"state": "loading"}
-    else:
-        result = {"state": "ready", "model": ls.engine.description}
-    workspace = ls.workspace_index
-    if workspace is not None:
-        result["index"] = {
-            "state": "ready" if workspace.scanned.is_set() else "scanning",
-            **workspace.index.stats(),
-        }
-    return result
-
-
 def describe_plan(plan: Plan, tail: int = 400) -> str:
     """The prompt pieces in words: shape, layout, token counts, the text around the cursor."""
     lines = [f"shape: {plan.shape.name} ({plan.reason})"]
@@ -59,7 +42,7 @@ def register(server: ClLspServer) -> None:
     # runtime types; arguments arrive as plain JSON values.
     @server.command(STATUS)
     def _status(ls: Any, *args: Any) -> dict[str, Any]:
-        return status(ls)
+        return dict(ls.status())
 
     @server.command(STATS)
     def _stats(ls: Any, *args: Any) -> dict[str, Any]:
@@ -77,7 +60,7 @@ def register(server: ClLspServer) -> None:
         if document is None:
             return f"{uri} is not open"
         if ls.service is None:
-            return f"no model: {status(ls)}"
+            return f"no model: {ls.status()}"
         offset = document.offset_at(
             Position(int(position.get("line", 0)), int(position.get("character", 0))),
             ls.position_encoding,

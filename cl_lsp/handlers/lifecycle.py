@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from cl_lsp.config import merged
 from cl_lsp.workspace import Workspace, default_cache_dir
 
 if TYPE_CHECKING:
@@ -34,6 +33,25 @@ def _init_options(params: types.InitializeParams) -> dict[str, Any]:
         section = options.get("cl-lsp", options)
         return section if isinstance(section, dict) else {}
     return {}
+
+
+async def _pull_configuration(ls: ClLspServer) -> None:
+    """Ask the client for the `cl-lsp` section (the pull model of LSP 3.6+)."""
+    try:
+        answer = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="cl-lsp")])
+        )
+    except Exception as error:  # a client that fails this must not stop the server
+        log.warning("workspace/configuration failed: %s", error)
+        return
+    if answer and isinstance(answer[0], dict):
+        _apply_workspace_settings(ls, answer[0])
+
+
+def _apply_workspace_settings(ls: ClLspServer, values: dict[str, Any]) -> None:
+    for problem in ls.update_settings("workspace", values):
+        log.warning("workspace/configuration: %s", problem)
+        ls.notify_user(types.MessageType.Warning, f"cl-lsp: {problem}")
 
 
 class ScanProgress:
@@ -87,8 +105,7 @@ def register(server: ClLspServer) -> None:
         ls.position_encoding = getattr(encoding, "value", str(encoding))
         text_caps = params.capabilities.text_document
         ls.client_has_inline_completion = bool(text_caps and text_caps.inline_completion)
-        ls.settings, problems = merged(ls.base_settings, _init_options(params))
-        for problem in problems:
+        for problem in ls.update_settings("init", _init_options(params)):
             log.warning("initializationOptions: %s", problem)
         # Clients with inline completion get ghost text only; a completion-list item as well
         # would run the model twice per keystroke.
@@ -103,20 +120,29 @@ def register(server: ClLspServer) -> None:
             ls.position_encoding,
             ls.client_has_inline_completion,
         )
-        ls.start_engine()
+        workspace_caps = params.capabilities.workspace
+        ls.client_has_configuration = bool(workspace_caps and workspace_caps.configuration)
+        if not ls.client_has_configuration:
+            ls.start_engine()  # else after the first workspace/configuration answer
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: ClLspServer, params: types.InitializedParams) -> None:
+        if ls.client_has_configuration:
+            await _pull_configuration(ls)
+            ls.start_engine()
         workspace = ls.workspace_index
         if workspace is None:
             return
         caps = ls.client_capabilities
         wants_progress = bool(caps.window and caps.window.work_done_progress)
         reporter = await _scan_progress(ls) if wants_progress else None
-        workspace.start_scan(
-            progress=reporter.report if reporter else None,
-            done=reporter.end if reporter else None,
-        )
+
+        def scanned() -> None:
+            if reporter is not None:
+                reporter.end()
+            ls.publish_status()
+
+        workspace.start_scan(progress=reporter.report if reporter else None, done=scanned)
         workspace.watch(lambda message: ls.notify_user(types.MessageType.Warning, message))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -126,6 +152,16 @@ def register(server: ClLspServer) -> None:
                 path = to_fs_path(change.uri)
                 if path:
                     ls.workspace_index.file_changed(path)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def configuration_changed(
+        ls: ClLspServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        pushed = params.settings
+        if isinstance(pushed, dict) and isinstance(pushed.get("cl-lsp"), dict):
+            _apply_workspace_settings(ls, pushed["cl-lsp"])
+        elif ls.client_has_configuration:
+            await _pull_configuration(ls)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: ClLspServer, *args: Any) -> None:

@@ -67,11 +67,14 @@ async def lsp(tmp_path: Path) -> AsyncIterator[Starter]:
         capabilities: types.ClientCapabilities | None = None,
         options: dict[str, Any] | None = None,
         root: Path | None = None,
+        configuration: dict[str, Any] | None = None,
     ) -> LanguageClient:
         # Each test gets its own index cache: nothing leaks between tests or from the user.
         env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
         client = await start_client(*args, env=env)
         clients.append(client)
+        if configuration is not None:
+            client.set_configuration(configuration)
         client.init_result = await initialize(client, root or tmp_path, capabilities, options)  # type: ignore[attr-defined]
         return client
 

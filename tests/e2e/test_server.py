@@ -241,3 +241,22 @@ async def test_completion_uses_a_definition_from_another_file(
     text = result.items[0].text_edit.new_text if result and result.items else ""
     # Only the other file knows the function's name; SmolLM2 copies it from the context.
     assert text.startswith("fahrenheit_to_kelvin") is context
+
+
+async def test_settings_from_workspace_configuration_apply_live(
+    lsp: Starter, tmp_path: Path, smollm: Path
+) -> None:
+    client = await lsp(configuration={"cl-lsp": {"completion": {"enabled": False}}})
+    await wait_ready(client)
+    text = "import os\n\n\ndef read_file(path):\n    with open(path) as f:\n        return \n"
+    uri = open_doc(client, tmp_path / "files.py", text)
+    off = await client.text_document_inline_completion_async(inline_params(uri, 5, 15))
+    assert off is not None and not off.items  # pulled at startup: disabled
+    client.set_configuration({"cl-lsp": {"completion": {"enabled": True}}})
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    for _ in range(100):  # the server pulls the new section, then applies it
+        on = await client.text_document_inline_completion_async(inline_params(uri, 5, 15))
+        if on is not None and on.items:
+            break
+        await asyncio.sleep(0.05)
+    assert on is not None and on.items and "f.read" in str(on.items[0].insert_text)
