@@ -19,8 +19,11 @@ class RawServer:
 
     def send(self, message: dict[str, Any]) -> None:
         body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.send_raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def send_raw(self, data: bytes) -> None:
         assert self.process.stdin is not None
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.write(data)
         self.process.stdin.flush()
 
     def receive(self) -> dict[str, Any]:
@@ -37,6 +40,13 @@ class RawServer:
             if line.lower().startswith(b"content-length")
         )
         return json.loads(self.process.stdout.read(length))
+
+    def response(self) -> dict[str, Any]:
+        """The next response (result or error), skipping server notifications and requests."""
+        while True:
+            message = self.receive()
+            if "method" not in message:
+                return message
 
     def request(self, id_: int, method: str, params: Any = None) -> dict[str, Any]:
         """Send a request and return its response, skipping notifications meanwhile."""
