@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,12 +81,20 @@ def test_huge_content_length_is_skipped_without_allocating(server: RawServer) ->
 
 
 def test_duplicate_and_odd_headers(server: RawServer) -> None:
-    payload = b'{"jsonrpc": "2.0", "id": 15, "method": "workspace/executeCommand", "params": {"command": "cl-lsp.status"}}'
-    server.send_raw(
-        b"content-length: %d\r\nContent-Length: 3\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n"
-        % len(payload)
-        + payload
+    payload = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 15,
+            "method": "workspace/executeCommand",
+            "params": {"command": "cl-lsp.status"},
+        }
+    ).encode()
+    headers = (
+        b"content-length: %d\r\n" % len(payload)
+        + b"Content-Length: 3\r\n"  # a duplicate: the first one counts
+        + b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n"
     )
+    server.send_raw(headers + payload)
     assert server.response()["id"] == 15
     server.send_raw(b"Content-Length: nope\r\n\r\n")
     assert server.response()["error"]["code"] == -32700
