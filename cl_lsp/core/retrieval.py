@@ -1,29 +1,36 @@
-"""Repository context for a cursor: rank cross-file snippets and fit them into a token budget.
+"""Repository context for a cursor: rank cross-file snippets and fit them into a budget.
 
-Sources, in order of how much they usually help a fill-in-the-middle model:
+Sources:
 
-* ``definition``: identifiers used in the enclosing scope, resolved through the index to
-  definitions in other files (signature + doc, or the first body lines);
-* ``api``: the top-level API (signatures only) of the modules the file imports;
-* ``similar``: sliding windows of open / recently edited files most similar (Jaccard over
+* symbols (pieces of kind ``definition``, or ``api``): identifiers of the enclosing scope
+  (weighted by nearness to the cursor) and, more lightly, of the rest of the file, resolved
+  through the index to definitions in OTHER files: signature + doc (or first body lines)
+  for what the scope uses, the signature alone for what only the file uses; the other
+  members of the classes in play (more of them for a base of the class around the cursor);
+  and the public names of imported modules. Each definition is one entry; entries compete
+  on value per token, and a file's path label or a member's class header is paid once, so
+  the selected entries render as one piece per file, in source order.
+* ``similar``: 12-line windows of open / recently edited files most similar (Jaccard over
   identifier sets) to the lines above the cursor, as in RepoCoder and CrossCodeEval;
 * ``edit``: the user's recent edits in other files.
 
 Stability is a design goal, not an accident: every input is taken from text that does not
-change while the user types on the current line (the scope's lines *other* than the
-current one), ordering is total and rendering is deterministic, so consecutive requests
-in one scope yield byte-identical text and the model's KV cache is reused.
+change while the user types on the current line (all lines but that one), ordering is total
+and rendering is deterministic, so consecutive requests in one scope yield byte-identical
+text and the model's KV cache is reused.
 """
 
 from __future__ import annotations
 
 import keyword
+import os
 import re
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from cl_lsp.core.languages import spec_by_name
 from cl_lsp.core.symbols import Definition, FileTags, Import
@@ -64,7 +71,7 @@ API_VALUE = 0.05  # an imported module's public name that the file does not use 
 # Selection: value per token**DENSITY_EXP, so long pieces must earn their space.
 DENSITY_EXP = 0.5
 DENSITY_UNIT = 32  # tokens: windows and edits up to this size are not penalized
-DENSITY_HEAD_ITEMS = 8
+DENSITY_HEAD_LINES = 8  # an edit that may be cut short is judged by its first lines
 CHARS_PER_TOKEN = 3.5  # for ranking only; budgets are always counted with the tokenizer
 MIN_ENTRY_TOKENS = 4  # below this much room left, no entry fits
 
@@ -130,40 +137,55 @@ class ContextWindow:
 # --------------------------------------------------------------------------- tokens
 
 
-class CachedCounter:
-    """An LRU cache around a token counter: the same snippet texts are counted again and
-    again across keystrokes, and real tokenizers are not free."""
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
-    def __init__(self, count: Callable[[str], int], maxsize: int = 8192) -> None:
-        self._count = count
-        self._cache: OrderedDict[str, int] = OrderedDict()
+
+class _LRU(Generic[K, V]):
+    """A small thread-safe LRU map: the server may assemble contexts from several threads."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
         self._maxsize = maxsize
 
-    def __call__(self, text: str) -> int:
-        hit = self._cache.get(text)
-        if hit is not None:
-            self._cache.move_to_end(text)
-            return hit
-        value = self._count(text)
-        self._cache[text] = value
-        if len(self._cache) > self._maxsize:
-            self._cache.popitem(last=False)
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._maxsize:
+                self._data.popitem(last=False)
         return value
 
 
-_COUNTERS: OrderedDict[Callable[[str], int], CachedCounter] = OrderedDict()
+class CachedCounter:
+    """An LRU cache around a token counter: the same snippet lines are counted again and
+    again across keystrokes, and real tokenizers are not free."""
+
+    def __init__(self, count: Callable[[str], int], maxsize: int = 16384) -> None:
+        self._count = count
+        self._cache: _LRU[str, int] = _LRU(maxsize)
+
+    def __call__(self, text: str) -> int:
+        hit = self._cache.get(text)
+        return hit if hit is not None else self._cache.put(text, self._count(text))
+
+
+_COUNTERS: _LRU[Callable[[str], int], CachedCounter] = _LRU(4)
 
 
 def cached_counter(count: Callable[[str], int]) -> CachedCounter:
     """One cache per counting function (bound methods compare equal, so they share one)."""
     if isinstance(count, CachedCounter):
         return count
-    counter = _COUNTERS.get(count)
-    if counter is None:
-        counter = _COUNTERS[count] = CachedCounter(count)
-        if len(_COUNTERS) > 4:
-            _COUNTERS.popitem(last=False)
-    return counter
+    return _COUNTERS.get(count) or _COUNTERS.put(count, CachedCounter(count))
 
 
 # --------------------------------------------------------------------------- identifiers
@@ -297,20 +319,14 @@ def _scope_end(lines: Sequence[str], header: int, cursor_line: int, comment: str
 
 
 @dataclass
-class _Item:
-    """One unit inside a candidate, dropped when an earlier piece already carries it."""
-
-    key: tuple[str, int] | None  # (path, start_line) of a definition, for deduplication
-    lines: list[str]
-
-
-@dataclass
 class _Candidate:
+    """A similar-code window or a recent edit: added whole (edits may be cut short)."""
+
     kind: str
     path: str
     score: float
     order: int  # a stable tie-breaker: line number or position
-    items: list[_Item]
+    lines: list[str]
     truncatable: bool = False
     span: tuple[int, int] | None = None  # similar windows: lines covered, for overlap checks
     priority: float = 0.0  # the selection order: score per token, see _prioritize
@@ -325,7 +341,7 @@ class _Sources:
     def __init__(self, index: IndexView, open_documents: Mapping[str, str]) -> None:
         self._open = open_documents
         root = getattr(index, "root", None)
-        self._root = Path(root) if root is not None else None
+        self._root = os.path.realpath(root) if root is not None else None
         self._read: dict[str, list[str] | None] = {}
 
     def text(self, path: str) -> str | None:
@@ -333,8 +349,12 @@ class _Sources:
             return self._open[path]
         if self._root is None:
             return None
+        # Never follow a path or a link out of the workspace.
+        real = os.path.realpath(os.path.join(self._root, path))
+        if not real.startswith(self._root + os.sep):
+            return None
         try:
-            return _read_cached(self._root / path)
+            return _read_cached(Path(real))
         except (OSError, ValueError):
             return None
 
@@ -345,22 +365,17 @@ class _Sources:
         return self._read[path]
 
 
-_FILE_CACHE: OrderedDict[str, tuple[float, int, str]] = OrderedDict()
+_FILE_CACHE: _LRU[str, tuple[float, int, str]] = _LRU(128)
 
 
 def _read_cached(path: Path) -> str:
     """Disk reads keyed by mtime and size: bodies are rendered from unchanged files a lot."""
     stat = path.stat()
-    key = str(path)
-    hit = _FILE_CACHE.get(key)
+    hit = _FILE_CACHE.get(str(path))
     if hit is not None and hit[0] == stat.st_mtime and hit[1] == stat.st_size:
-        _FILE_CACHE.move_to_end(key)
         return hit[2]
     text = path.read_text(encoding="utf-8", errors="replace")
-    _FILE_CACHE[key] = (stat.st_mtime, stat.st_size, text)
-    if len(_FILE_CACHE) > 256:
-        _FILE_CACHE.popitem(last=False)
-    return text
+    return _FILE_CACHE.put(str(path), (stat.st_mtime, stat.st_size, text))[2]
 
 
 @dataclass(frozen=True)
@@ -372,7 +387,7 @@ class _Usage:
     distance: Mapping[str, int] = field(default_factory=dict)  # lines to the cursor line
 
 
-_USAGE: OrderedDict[str, _Usage] = OrderedDict()
+_USAGE: _LRU[str, _Usage] = _LRU(32)
 
 
 def _usage(text: str) -> _Usage:
@@ -380,7 +395,6 @@ def _usage(text: str) -> _Usage:
     document above and below the cursor line do not change while the user types on it."""
     hit = _USAGE.get(text)
     if hit is not None:
-        _USAGE.move_to_end(text)
         return hit
     counts: dict[str, int] = {}
     attributes: set[str] = set()
@@ -396,11 +410,7 @@ def _usage(text: str) -> _Usage:
             last[name] = number
             if match.start() > 0 and line[match.start() - 1] == ".":
                 attributes.add(name)
-    usage = _Usage(counts, frozenset(attributes), first, last)
-    _USAGE[text] = usage
-    if len(_USAGE) > 64:
-        _USAGE.popitem(last=False)
-    return usage
+    return _USAGE.put(text, _Usage(counts, frozenset(attributes), first, last))
 
 
 def _file_usage(text: str, cursor_line: int) -> _Usage:
@@ -498,7 +508,7 @@ def _resolve_submodule(
         info.names[name] = sub
 
 
-_ALLOWED: OrderedDict[tuple[int, str, str], bool] = OrderedDict()
+_ALLOWED: _LRU[tuple[int, str, str], tuple[IndexView, bool]] = _LRU(4096)
 
 
 def _allowed(index: IndexView, request: ContextRequest, path: str) -> bool:
@@ -506,11 +516,10 @@ def _allowed(index: IndexView, request: ContextRequest, path: str) -> bool:
     same few paths are asked about for every definition they hold."""
     key = (id(index), request.rel_path, path)
     hit = _ALLOWED.get(key)
-    if hit is None:
-        hit = _ALLOWED[key] = path != request.rel_path and not index.is_secret_path(path)
-        if len(_ALLOWED) > 4096:
-            _ALLOWED.popitem(last=False)
-    return hit
+    if hit is not None and hit[0] is index:  # the id of a dead index may be reused
+        return hit[1]
+    allowed = path != request.rel_path and not index.is_secret_path(path)
+    return _ALLOWED.put(key, (index, allowed))[1]
 
 
 @dataclass
@@ -649,17 +658,6 @@ def _classes_for_attribute(
         for d in index.definitions_named(guess)
         if d.kind in CLASS_KINDS and _allowed(index, request, d.path)
     ][:MAX_DEFS_PER_NAME]
-
-
-def _members(tags: FileTags, owner: Definition) -> list[Definition]:
-    members = [
-        d
-        for d in tags.definitions
-        if d is not owner
-        and owner.start_line < d.start_line <= owner.end_line
-        and d.scope.split(".")[-1] == owner.name
-    ]
-    return sorted(members, key=lambda d: d.start_line)
 
 
 @dataclass
@@ -808,18 +806,54 @@ def _render_definition(
     return lines
 
 
-def _owner(tags: FileTags | None, definition: Definition) -> Definition | None:
-    if tags is None:
-        return None
-    owner_name = definition.scope.split(".")[-1]
-    for candidate in tags.definitions:
+@dataclass
+class _Layout:
+    """Which definitions of one file contain which: computed once per file version."""
+
+    tags: FileTags  # held so that the id() key below stays this object's
+    containers: dict[str, list[Definition]]  # name -> definitions of that name
+    members: dict[int, list[Definition]]  # container start line -> members, in order
+
+
+_LAYOUTS: _LRU[int, _Layout] = _LRU(512)
+
+
+def _layout_of(tags: FileTags) -> _Layout:
+    hit = _LAYOUTS.get(id(tags))
+    if hit is not None and hit.tags is tags:
+        return hit
+    by_name: dict[str, list[Definition]] = {}
+    for definition in tags.definitions:
+        by_name.setdefault(definition.name, []).append(definition)
+    layout = _Layout(tags, by_name, {})
+    for definition in tags.definitions:
+        owner = _find_owner(layout, definition) if definition.scope else None
+        if owner is not None:
+            layout.members.setdefault(owner.start_line, []).append(definition)
+    for members in layout.members.values():
+        members.sort(key=lambda d: d.start_line)
+    return _LAYOUTS.put(id(tags), layout)
+
+
+def _find_owner(layout: _Layout, definition: Definition) -> Definition | None:
+    for candidate in layout.containers.get(definition.scope.split(".")[-1], ()):
         if (
-            candidate.name == owner_name
-            and candidate is not definition
+            candidate is not definition
             and candidate.start_line <= definition.start_line <= candidate.end_line
         ):
             return candidate
     return None
+
+
+def _owner(tags: FileTags | None, definition: Definition) -> Definition | None:
+    """The class (or other container) a member belongs to."""
+    if tags is None or not definition.scope:
+        return None
+    return _find_owner(_layout_of(tags), definition)
+
+
+def _members(tags: FileTags, owner: Definition) -> list[Definition]:
+    return _layout_of(tags).members.get(owner.start_line, [])
 
 
 def _doc_lines(doc: str, limit: int) -> list[str]:
@@ -871,7 +905,7 @@ def _is_dunder(name: str) -> bool:
 
 # --------------------------------------------------------------------------- similar code
 
-_WINDOWS: OrderedDict[tuple[str, str], list[tuple[int, int, frozenset[str]]]] = OrderedDict()
+_WINDOWS: _LRU[tuple[str, str], list[tuple[int, int, frozenset[str]]]] = _LRU(64)
 
 
 def file_windows(
@@ -881,7 +915,6 @@ def file_windows(
     key = (path, text)  # str hashes are cached, so this is cheap for unchanged buffers
     hit = _WINDOWS.get(key)
     if hit is not None:
-        _WINDOWS.move_to_end(key)
         return hit
     lines = text.split("\n")
     sets = [token_set(line) for line in lines]
@@ -891,10 +924,7 @@ def file_windows(
         tokens = frozenset().union(*sets[start : end + 1])
         if tokens:
             windows.append((start, end, tokens))
-    _WINDOWS[key] = windows
-    if len(_WINDOWS) > 512:
-        _WINDOWS.popitem(last=False)
-    return windows
+    return _WINDOWS.put(key, windows)
 
 
 def similar_windows(
@@ -940,20 +970,14 @@ def _similar_candidates(
             files.append((path, text))
     candidates = []
     for score, path, start, end in similar_windows(query, files):
-        file_lines = text_lines(sources, path)
+        file_lines = sources.lines(path) or []
         body = [line.rstrip() for line in file_lines[start : end + 1]]
         while body and not body[-1].strip():
             body.pop()
         while body and not body[0].strip():
             body.pop(0)
-        candidates.append(
-            _Candidate(SIMILAR, path, score, start, [_Item(None, body)], span=(start, end))
-        )
+        candidates.append(_Candidate(SIMILAR, path, score, start, body, span=(start, end)))
     return candidates
-
-
-def text_lines(sources: _Sources, path: str) -> list[str]:
-    return sources.lines(path) or []
 
 
 def _edit_candidates(index: IndexView, request: ContextRequest) -> list[_Candidate]:
@@ -963,9 +987,7 @@ def _edit_candidates(index: IndexView, request: ContextRequest) -> list[_Candida
             continue
         lines = [line.rstrip() for line in snippet.strip("\n").split("\n")]
         score = 1.0 / (1.0 + position)
-        candidates.append(
-            _Candidate(EDIT, path, score, position, [_Item(None, lines)], truncatable=True)
-        )
+        candidates.append(_Candidate(EDIT, path, score, position, lines, truncatable=True))
     return candidates
 
 
@@ -981,26 +1003,23 @@ def render_snippet(comment: str, path: str, lines: Iterable[str]) -> str:
 
 @dataclass
 class _Selection:
+    """Similar windows and recent edits taken so far."""
+
     count: CachedCounter
     comment: str
     budget: int
     used: int = 0
-    covered: set[tuple[str, int]] = field(default_factory=set)
     spans: list[tuple[str, int, int]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # stripped lines already shown
     pieces: list[ContextPiece] = field(default_factory=list)
 
     def try_add(self, candidate: _Candidate, limit: int) -> int:
-        """Add the candidate (or, if allowed, a line prefix of it) within `limit` tokens;
+        """Add the candidate (or, if allowed, its first lines) within `limit` tokens;
         return the tokens spent."""
         if candidate.span is not None and self._overlaps(candidate):
             return 0
-        items = [item for item in candidate.items if item.key not in self.covered]
-        keyed = any(item.key is not None for item in candidate.items)
-        if keyed and not any(item.key is not None for item in items):
-            return 0  # everything it would add is already there (a bare class header)
-        lines = [line for item in items for line in item.lines]
-        if not lines or (not keyed and self._mostly_seen(lines)):
+        lines = candidate.lines
+        if not lines or self._mostly_seen(lines):
             return 0
         limit = min(limit, self.budget - self.used)
         text = render_snippet(self.comment, candidate.path, lines)
@@ -1008,17 +1027,15 @@ class _Selection:
         if tokens > limit:
             if not candidate.truncatable:
                 return 0
-            text, tokens, items = self._truncate(candidate.path, items, limit)
+            text, tokens = self._truncate(candidate.path, lines, limit)
             if not text:
                 return 0
         self.used += tokens
-        self.seen.update(line.strip() for line in lines if line.strip())
-        self.covered.update(item.key for item in items if item.key is not None)
+        self.note_lines(lines)
         if candidate.span is not None:
             self.spans.append((candidate.path, *candidate.span))
-        self.pieces.append(
-            ContextPiece(candidate.path, candidate.kind, round(candidate.score, 4), text, tokens)
-        )
+        score = round(candidate.score, 4)
+        self.pieces.append(ContextPiece(candidate.path, candidate.kind, score, text, tokens))
         return tokens
 
     def note_lines(self, lines: Iterable[str]) -> None:
@@ -1035,28 +1052,18 @@ class _Selection:
         start, end = candidate.span
         return any(p == candidate.path and start <= e and s <= end for p, s, e in self.spans)
 
-    def _truncate(self, path: str, items: list[_Item], limit: int) -> tuple[str, int, list[_Item]]:
-        """The longest prefix that fits, in whole items (whole lines for a single item):
-        a binary search over prefix lengths."""
-        if len(items) == 1:
-            units = [_Item(items[0].key, [line]) for line in items[0].lines]
-        else:
-            units = items
-        low, high, best = 1, len(units) - 1, ("", 0, 0)
+    def _truncate(self, path: str, lines: list[str], limit: int) -> tuple[str, int]:
+        """The longest run of first lines that fits: a binary search over its length."""
+        low, high, best = 1, len(lines) - 1, ("", 0)
         while low <= high:
             middle = (low + high) // 2
-            kept = units[:middle]
-            text = render_snippet(self.comment, path, [ln for u in kept for ln in u.lines])
+            text = render_snippet(self.comment, path, lines[:middle])
             tokens = self.count(text + "\n")
-            if tokens <= limit and any(u.key is not None or len(items) == 1 for u in kept):
-                best, low = (text, tokens, middle), middle + 1
-            elif tokens <= limit:
-                low = middle + 1  # only a header so far: needs at least one member
+            if tokens <= limit:
+                best, low = (text, tokens), middle + 1
             else:
                 high = middle - 1
-        text, tokens, count = best
-        kept_items = items[:1] if len(items) == 1 and count else units[:count]
-        return text, tokens, kept_items
+        return best
 
 
 def _select(
@@ -1136,12 +1143,10 @@ def build_context(
 
 
 def _prioritize(candidates: list[_Candidate], count: CachedCounter, comment: str) -> None:
-    """Order by value per token: a long class listing must earn its space against several
-    short signatures (a knapsack heuristic; scores alone favour the big pieces)."""
+    """Order by value per token, as the symbols are: a long window must earn its space."""
     for candidate in candidates:
         # A truncatable piece can shrink to fit: judge it by its head.
-        items = candidate.items[:DENSITY_HEAD_ITEMS] if candidate.truncatable else candidate.items
-        lines = [line for item in items for line in item.lines]
+        lines = candidate.lines[:DENSITY_HEAD_LINES] if candidate.truncatable else candidate.lines
         tokens = count(render_snippet(comment, candidate.path, lines) + "\n")
         candidate.priority = candidate.score / max(1.0, tokens / DENSITY_UNIT) ** DENSITY_EXP
     candidates.sort(key=_Candidate.sort_key)

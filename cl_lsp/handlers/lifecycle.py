@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,33 @@ def _init_options(params: types.InitializeParams) -> dict[str, Any]:
         section = options.get("cl-lsp", options)
         return section if isinstance(section, dict) else {}
     return {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def watch_parent(ls: ClLspServer, pid: int, interval: float = 1.0) -> None:
+    """Exit when the editor that started us is gone, as the spec's processId asks.
+
+    Our stdin may stay open when the editor crashes (a wrapper still holds it), so the
+    read loop alone would keep a model in memory forever.
+    """
+
+    def run() -> None:
+        while _alive(pid):
+            time.sleep(interval)
+        log.warning("parent process %d is gone: exiting", pid)
+        ls.stop()
+        os._exit(1)
+
+    threading.Thread(target=run, name="cl-lsp-parent", daemon=True).start()
 
 
 async def _pull_configuration(ls: ClLspServer) -> None:
@@ -120,6 +150,8 @@ def register(server: ClLspServer) -> None:
             ls.position_encoding,
             ls.client_has_inline_completion,
         )
+        if params.process_id:
+            watch_parent(ls, params.process_id)
         workspace_caps = params.capabilities.workspace
         ls.client_has_configuration = bool(workspace_caps and workspace_caps.configuration)
         if not ls.client_has_configuration:

@@ -118,3 +118,19 @@ def _peak_rss_kb(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def test_server_exits_when_its_parent_dies(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # A stand-in editor process that we kill; the server is told it is its parent.
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    raw = RawServer("--model", str(tmp_path / "none.gguf"))
+    try:
+        raw.request(1, "initialize", {"capabilities": {}, "processId": parent.pid})
+        parent.kill()
+        parent.wait()
+        assert raw.process.wait(5) == 1  # the spec's 5 s, with stdin still open
+    finally:
+        raw.close()
