@@ -184,7 +184,11 @@ class ClLspServer(LanguageServer):
         assert self.service is not None
         workspace = self.workspace_index
         if workspace is not None and self._synced.get(uri) != version:
-            workspace.index.update_text(request.rel_path, request.text, request.language_id or "")
+            document = self.documents.get(uri)
+            tree = document.tree_for(request.text) if document is not None else None
+            workspace.index.update_text(
+                request.rel_path, request.text, request.language_id or "", tree=tree
+            )
             self._synced[uri] = version
         return self.service.plan(
             request,

@@ -9,8 +9,13 @@ crash the server or corrupt the text.
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass
+
+import tree_sitter as ts
+
+from cl_lsp.core.languages import detect, new_parser
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -64,8 +69,19 @@ class Position:
     character: int
 
 
+def _point(text: str, offset: int) -> tuple[int, int]:
+    """tree-sitter point (row, UTF-8 byte column) of a string index."""
+    row = text.count("\n", 0, offset)
+    line_start = text.rfind("\n", 0, offset) + 1
+    return row, len(text[line_start:offset].encode("utf-8", "surrogatepass"))
+
+
 class Document:
-    """One open document: its text, version and language, updated by LSP changes."""
+    """One open document: its text, version and language, updated by LSP changes.
+
+    For a language we know, the document also keeps a tree-sitter tree that is edited
+    with every change and re-parsed incrementally on demand.
+    """
 
     def __init__(self, uri: str, text: str, version: int = 0, language_id: str = "") -> None:
         self.uri = uri
@@ -73,6 +89,13 @@ class Document:
         self.language_id = language_id
         self._text = text
         self._line_starts: list[int] | None = None
+        spec = detect(uri, language_id)
+        self.language = spec.name if spec else None
+        self._parser: ts.Parser | None = None
+        self._tree: ts.Tree | None = None
+        self._tree_current = False
+        # Changes come from the LSP thread, parsing happens on the planner thread.
+        self._lock = threading.Lock()
 
     @property
     def text(self) -> str:
@@ -123,15 +146,57 @@ class Document:
         encoding: str = UTF16,
     ) -> None:
         """Apply one content change: a full replacement when no range is given."""
-        if start is None or end is None:
-            self._text = text
-        else:
-            a = self.offset_at(start, encoding)
-            b = self.offset_at(end, encoding)
-            if b < a:
-                a, b = b, a
-            self._text = self._text[:a] + text + self._text[b:]
-        self._line_starts = None
+        with self._lock:
+            if start is None or end is None:
+                self._text = text
+                self._tree = None  # a full replacement: parse from scratch
+            else:
+                a = self.offset_at(start, encoding)
+                b = self.offset_at(end, encoding)
+                if b < a:
+                    a, b = b, a
+                old = self._text
+                self._text = old[:a] + text + old[b:]
+                if self._tree is not None:
+                    self._edit_tree(old, a, b, text)
+            self._line_starts = None
+            self._tree_current = False
+
+    def _edit_tree(self, old: str, start: int, end: int, inserted: str) -> None:
+        start_byte = len(old[:start].encode("utf-8", "surrogatepass"))
+        old_end_byte = start_byte + len(old[start:end].encode("utf-8", "surrogatepass"))
+        new_end_byte = start_byte + len(inserted.encode("utf-8", "surrogatepass"))
+        assert self._tree is not None
+        self._tree.edit(
+            start_byte=start_byte,
+            old_end_byte=old_end_byte,
+            new_end_byte=new_end_byte,
+            start_point=_point(old, start),
+            old_end_point=_point(old, end),
+            new_end_point=_point(self._text, start + len(inserted)),
+        )
+
+    def tree_for(self, text: str) -> ts.Tree | None:
+        """The syntax tree of `text` if it is still this document's text, else None.
+
+        Callers hold a snapshot of the text; a tree for a newer version would not match it.
+        """
+        if self.language is None:
+            return None
+        with self._lock:
+            if text is not self._text and text != self._text:
+                return None
+            if not self._tree_current:
+                if self._parser is None:
+                    self._parser = new_parser(self.language)
+                source = self._text.encode("utf-8", "surrogatepass")
+                self._tree = (
+                    self._parser.parse(source, self._tree)
+                    if self._tree
+                    else self._parser.parse(source)
+                )
+                self._tree_current = True
+            return self._tree
 
 
 class DocumentStore:
