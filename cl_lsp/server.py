@@ -22,7 +22,7 @@ from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
-from cl_lsp.transport import StdinReader, read_messages
+from cl_lsp.transport import StdinReader, StreamAdapter, read_messages
 from cl_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -63,15 +63,16 @@ class ClLspServer(LanguageServer):
         # Planning (tokenizing, context) runs here, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.actions: Any = None  # cl_lsp.handlers.code_actions.ActionState
         self._stopped = False
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Serve on stdio with our defensive reader (see cl_lsp.transport)."""
-        self._stop_event = threading.Event()
+        stop_event = self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         reader = StdinReader(stdin or sys.stdin.buffer, self.thread_pool)
         try:
-            asyncio.run(read_messages(self._stop_event, reader, self.protocol))
+            asyncio.run(read_messages(stop_event, reader, self.protocol))
         except BrokenPipeError:
             log.error("the client closed the connection")
         except (KeyboardInterrupt, SystemExit):
@@ -79,6 +80,34 @@ class ClLspServer(LanguageServer):
         finally:
             self.stop()
             self.shutdown()
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client over TCP (like stdio: one editor, one server process)."""
+        stop_event = self._stop_event = threading.Event()
+
+        async def serve() -> None:
+            finished = asyncio.Event()
+
+            async def connection(
+                reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+            ) -> None:
+                self.protocol.set_writer(writer)
+                try:
+                    await read_messages(stop_event, StreamAdapter(reader), self.protocol)
+                finally:
+                    finished.set()
+
+            server = await asyncio.start_server(connection, host, port)
+            log.info("listening on %s:%d", host, port)
+            async with server:
+                await finished.wait()
+
+        try:
+            asyncio.run(serve())
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.stop()
 
     @property
     def exit_code(self) -> int:
@@ -247,4 +276,5 @@ def create_server(
     documents.register(server)
     completion.register(server)
     commands.register(server)
+    __import__("cl_lsp.handlers.code_actions", fromlist=["register"]).register(server)
     return server

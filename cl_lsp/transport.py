@@ -154,3 +154,22 @@ class StdinReader:
         loop = asyncio.get_running_loop()
         data: bytes = await loop.run_in_executor(self.executor, self.stdin.read, n)
         return data
+
+
+class StreamAdapter:
+    """An asyncio StreamReader (TCP) with the reader interface above."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+
+    async def readline(self) -> bytes:
+        try:
+            return await self.reader.readline()
+        except ValueError:  # a line over the stream's limit: report it as over-long
+            return b"x" * (MAX_HEADER_LINE + 1)
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self.reader.readexactly(n)
+        except asyncio.IncompleteReadError as error:
+            return error.partial
