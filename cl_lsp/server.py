@@ -276,5 +276,4 @@ def create_server(
     documents.register(server)
     completion.register(server)
     commands.register(server)
-    __import__("cl_lsp.handlers.code_actions", fromlist=["register"]).register(server)
     return server
