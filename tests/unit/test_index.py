@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 
 from cl_lsp.core import index as index_mod
-from cl_lsp.core.index import (
-    IgnoreRules,
-    WorkspaceIndex,
-    content_skip_reason,
-    is_secret_path,
-    parse_gitignore,
-)
+from cl_lsp.core.filters import IgnoreRules, content_skip_reason, is_secret_path, parse_gitignore
+from cl_lsp.core.index import WorkspaceIndex
 from cl_lsp.core.symbols import Import
 
 
