@@ -42,12 +42,11 @@ from cl_lsp.core.retrieval import (  # noqa: E402
     ContextRequest,
     IndexView,
     build_context,
-    cached_counter,
-    query_tokens,
     render_snippet,
-    similar_windows,
 )
+from cl_lsp.core.similar import query_tokens, similar_windows  # noqa: E402
 from cl_lsp.core.symbols import Definition  # noqa: E402
+from cl_lsp.core.token_count import cached_counter  # noqa: E402
 
 BUDGETS = (512, 1024, 2048)
 KEYSTROKE_BUDGET = 1024

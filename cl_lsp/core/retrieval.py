@@ -22,18 +22,26 @@ text and the model's KV cache is reused.
 
 from __future__ import annotations
 
-import keyword
 import os
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 from cl_lsp.core.languages import spec_by_name
+from cl_lsp.core.lru import LRU
+from cl_lsp.core.scope import (
+    COMMON_WORDS,
+    IDENT,
+    Scope,
+    find_scope,
+    identifiers,
+    indent_of,
+)
+from cl_lsp.core.similar import query_tokens, similar_windows
 from cl_lsp.core.symbols import Definition, FileTags, Import
+from cl_lsp.core.token_count import CachedCounter, cached_counter
 
 DEFINITION = "definition"
 API = "api"
@@ -42,10 +50,6 @@ EDIT = "edit"
 KINDS: tuple[str, ...] = (DEFINITION, API, SIMILAR, EDIT)  # also the priority order
 CLASS_KINDS = frozenset({"class", "interface", "struct", "trait", "enum", "impl"})
 
-# Similar-code windows (RepoCoder / CrossCodeEval sizes).
-WINDOW_LINES = 12
-WINDOW_STRIDE = 6
-QUERY_LINES = 12
 # Rendering detail, in lines.
 MAX_DOC_LINES = 4  # doc (or, without one, body) lines of a definition the scope uses
 MAX_BODY_LINES = 3
@@ -54,8 +58,6 @@ CLASS_DOC_LINES = 2
 # Where identifiers come from, and how much each kind of evidence counts.
 MAX_DEFS_PER_NAME = 3
 MAX_SCOPE_LINES_BEFORE = 150
-MAX_SCOPE_LINES_AFTER = 40
-MODULE_SCOPE_LINES = 25  # cursor at top level: the lines above stand in for a scope
 SCOPE_MIN = 0.3  # the identifier weight from which the scope (not just the file) uses it
 FILE_WEIGHT = 0.1  # identifiers used elsewhere in the file, outside the scope
 FILE_NEAR = 1.0  # ... plus a bonus for being used near the cursor
@@ -134,187 +136,6 @@ class ContextWindow:
     budget_tokens: int = 0
 
 
-# --------------------------------------------------------------------------- tokens
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _LRU(Generic[K, V]):
-    """A small thread-safe LRU map: the server may assemble contexts from several threads."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._data: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-        self._maxsize = maxsize
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> V:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._maxsize:
-                self._data.popitem(last=False)
-        return value
-
-
-class CachedCounter:
-    """An LRU cache around a token counter: the same snippet lines are counted again and
-    again across keystrokes, and real tokenizers are not free."""
-
-    def __init__(self, count: Callable[[str], int], maxsize: int = 16384) -> None:
-        self._count = count
-        self._cache: _LRU[str, int] = _LRU(maxsize)
-
-    def __call__(self, text: str) -> int:
-        hit = self._cache.get(text)
-        return hit if hit is not None else self._cache.put(text, self._count(text))
-
-
-_COUNTERS: _LRU[Callable[[str], int], CachedCounter] = _LRU(4)
-
-
-def cached_counter(count: Callable[[str], int]) -> CachedCounter:
-    """One cache per counting function (bound methods compare equal, so they share one)."""
-    if isinstance(count, CachedCounter):
-        return count
-    return _COUNTERS.get(count) or _COUNTERS.put(count, CachedCounter(count))
-
-
-# --------------------------------------------------------------------------- identifiers
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_COMMON = frozenset(
-    """self cls this super None True False null nullptr undefined true false nil
-    if else elif for while do return break continue switch case default try catch except
-    finally raise throw throws new delete var let const function func fn def class struct
-    enum union interface type typedef import from export package use using namespace as in
-    is not and or with yield async await lambda pass global nonlocal assert del print len
-    int float str bool bytes list dict set tuple object char void long short double
-    unsigned signed static public private protected final abstract override virtual extern
-    inline volatile register sizeof typeof instanceof echo go defer chan map range select
-    impl pub mut ref trait where match loop crate mod dyn move unsafe string number any
-    boolean isinstance range enumerate zip open sorted min max sum any all getattr setattr
-    hasattr super iter next repr format include define ifdef ifndef endif elif pragma""".split()
-) | frozenset(keyword.kwlist)
-
-
-def identifiers(text: str) -> list[str]:
-    """Identifier tokens worth looking up: no keywords, no very common builtins."""
-    return [t for t in _IDENT.findall(text) if len(t) > 1 and t not in _COMMON]
-
-
-def token_set(text: str) -> frozenset[str]:
-    return frozenset(_IDENT.findall(text))
-
-
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
-
-
-# --------------------------------------------------------------------------- scope
-
-_PY_HEADER = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s")
-_CONTROL = re.compile(r"^\s*(?:if|else|for|while|switch|catch|try|do|case|return)\b")
-
-
-@dataclass(frozen=True)
-class Scope:
-    header: int  # 0-based line of the enclosing scope's header; -1 at module level
-    start: int  # first line of the scope region (inclusive)
-    end: int  # last line of the scope region (inclusive)
-    outer: tuple[int, ...] = ()  # headers of the blocks around it (a method's class...)
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
-def _is_code(line: str, comment: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith((comment, "/*", "*", "@"))
-
-
-def _looks_like_function(line: str, python: bool) -> bool:
-    if python:
-        return bool(_PY_HEADER.match(line))
-    return "(" in line and not _CONTROL.match(line)
-
-
-def find_scope(lines: Sequence[str], cursor_line: int, language: str) -> Scope:
-    """The enclosing function (or else outermost block) by indentation, judged only from
-    lines other than the cursor's, so that typing on the cursor line never moves it."""
-    spec = spec_by_name(language)
-    comment = spec.line_comment if spec else "#"
-    python = language == "python"
-    openers: list[int] = []
-    min_indent: int | None = None
-    for number in range(cursor_line - 1, max(-1, cursor_line - 1 - 4000), -1):
-        line = lines[number]
-        if not _is_code(line, comment):
-            continue
-        indent = _indent(line)
-        if min_indent is None:
-            # The nearest code line above: a header whose body we are starting, or not.
-            if _opens_block(line, python):
-                openers.append(_header_of(lines, number, comment))
-            min_indent = indent
-        elif indent < min_indent:
-            if not line.lstrip().startswith(("}", ")", "]")):
-                openers.append(_header_of(lines, number, comment))
-            min_indent = indent
-        if min_indent == 0:
-            break
-    functions = [n for n in openers if _looks_like_function(lines[n], python)]
-    if python:
-        # Methods: the innermost def; plain functions: the def itself.
-        defs = [n for n in functions if lines[n].lstrip().startswith(("def", "async"))]
-        header = defs[0] if defs else (functions[0] if functions else -1)
-    else:
-        header = functions[0] if functions else (openers[-1] if openers else -1)
-    if header < 0:
-        return Scope(-1, max(0, cursor_line - MODULE_SCOPE_LINES), cursor_line)
-    outer = tuple(n for n in openers if n < header)
-    return Scope(header, header, _scope_end(lines, header, cursor_line, comment), outer)
-
-
-def _header_of(lines: Sequence[str], number: int, comment: str) -> int:
-    """A lone "{" (Allman style) belongs to the code line above it."""
-    if lines[number].strip() != "{":
-        return number
-    for above in range(number - 1, max(-1, number - 5), -1):
-        if _is_code(lines[above], comment):
-            return above
-    return number
-
-
-def _opens_block(line: str, python: bool) -> bool:
-    stripped = line.rstrip()
-    if python:
-        return stripped.endswith(":") and bool(_PY_HEADER.match(line))
-    return stripped.endswith("{") or stripped.endswith(")")
-
-
-def _scope_end(lines: Sequence[str], header: int, cursor_line: int, comment: str) -> int:
-    indent = _indent(lines[header])
-    limit = min(len(lines) - 1, cursor_line + MAX_SCOPE_LINES_AFTER)
-    for number in range(cursor_line + 1, limit + 1):
-        line = lines[number]
-        if _is_code(line, comment) and _indent(line) <= indent:
-            return number if line.lstrip().startswith("}") else number - 1
-    return limit
-
-
 # --------------------------------------------------------------------------- candidates
 
 
@@ -365,7 +186,7 @@ class _Sources:
         return self._read[path]
 
 
-_FILE_CACHE: _LRU[str, tuple[float, int, str]] = _LRU(128)
+_FILE_CACHE: LRU[str, tuple[float, int, str]] = LRU(128)
 
 
 def _read_cached(path: Path) -> str:
@@ -387,7 +208,7 @@ class _Usage:
     distance: Mapping[str, int] = field(default_factory=dict)  # lines to the cursor line
 
 
-_USAGE: _LRU[str, _Usage] = _LRU(32)
+_USAGE: LRU[str, _Usage] = LRU(32)
 
 
 def _usage(text: str) -> _Usage:
@@ -401,9 +222,9 @@ def _usage(text: str) -> _Usage:
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for number, line in enumerate(text.split("\n")):
-        for match in _IDENT.finditer(line):
+        for match in IDENT.finditer(line):
             name = match.group()
-            if len(name) < 2 or name in _COMMON:
+            if len(name) < 2 or name in COMMON_WORDS:
                 continue
             counts[name] = counts.get(name, 0) + 1
             first.setdefault(name, number)
@@ -508,7 +329,7 @@ def _resolve_submodule(
         info.names[name] = sub
 
 
-_ALLOWED: _LRU[tuple[int, str, str], tuple[IndexView, bool]] = _LRU(4096)
+_ALLOWED: LRU[tuple[int, str, str], tuple[IndexView, bool]] = LRU(4096)
 
 
 def _allowed(index: IndexView, request: ContextRequest, path: str) -> bool:
@@ -815,7 +636,7 @@ class _Layout:
     members: dict[int, list[Definition]]  # container start line -> members, in order
 
 
-_LAYOUTS: _LRU[int, _Layout] = _LRU(512)
+_LAYOUTS: LRU[int, _Layout] = LRU(512)
 
 
 def _layout_of(tags: FileTags) -> _Layout:
@@ -860,7 +681,7 @@ def _doc_lines(doc: str, limit: int) -> list[str]:
     lines = [line.rstrip() for line in doc.strip().split("\n")]
     if lines == [""]:
         return []
-    common = min((_indent(line) for line in lines[1:] if line.strip()), default=0)
+    common = min((indent_of(line) for line in lines[1:] if line.strip()), default=0)
     lines = [lines[0]] + [line[common:] for line in lines[1:]]
     while len(lines) > 1 and not lines[-1].strip():
         lines.pop()
@@ -896,62 +717,11 @@ def _header_end(file_lines: Sequence[str], definition: Definition) -> int:
 
 
 def _leading(line: str) -> str:
-    return line[: _indent(line)]
+    return line[: indent_of(line)]
 
 
 def _is_dunder(name: str) -> bool:
     return name.startswith("__") and name.endswith("__")  # __all__, __version__: noise
-
-
-# --------------------------------------------------------------------------- similar code
-
-_WINDOWS: _LRU[tuple[str, str], list[tuple[int, int, frozenset[str]]]] = _LRU(64)
-
-
-def file_windows(
-    path: str, text: str, size: int = WINDOW_LINES, stride: int = WINDOW_STRIDE
-) -> list[tuple[int, int, frozenset[str]]]:
-    """(first line, last line, identifier set) for sliding windows, cached by content."""
-    key = (path, text)  # str hashes are cached, so this is cheap for unchanged buffers
-    hit = _WINDOWS.get(key)
-    if hit is not None:
-        return hit
-    lines = text.split("\n")
-    sets = [token_set(line) for line in lines]
-    windows = []
-    for start in range(0, max(1, len(lines) - size + stride), stride):
-        end = min(len(lines), start + size) - 1
-        tokens = frozenset().union(*sets[start : end + 1])
-        if tokens:
-            windows.append((start, end, tokens))
-    return _WINDOWS.put(key, windows)
-
-
-def similar_windows(
-    query: frozenset[str], files: Iterable[tuple[str, str]], limit: int = 8
-) -> list[tuple[float, str, int, int]]:
-    """The best non-overlapping windows: (score, path, first line, last line)."""
-    scored = []
-    for path, text in files:
-        for start, end, tokens in file_windows(path, text):
-            score = jaccard(query, tokens)
-            if score > 0.0:
-                scored.append((score, path, start, end))
-    scored.sort(key=lambda s: (-round(s[0], 6), s[1], s[2]))
-    chosen: list[tuple[float, str, int, int]] = []
-    for score, path, start, end in scored:
-        if any(p == path and start <= e and s <= end for _, p, s, e in chosen):
-            continue
-        chosen.append((score, path, start, end))
-        if len(chosen) >= limit:
-            break
-    return chosen
-
-
-def query_tokens(lines: Sequence[str], cursor_line: int) -> frozenset[str]:
-    """The lines above the cursor line (never the line being typed)."""
-    first = max(0, cursor_line - QUERY_LINES)
-    return frozenset().union(*(token_set(line) for line in lines[first:cursor_line]))
 
 
 def _similar_candidates(

@@ -13,8 +13,8 @@ from cl_lsp.core.retrieval import (
     ContextWindow,
     build_context,
     explain,
-    find_scope,
 )
+from cl_lsp.core.scope import find_scope
 
 
 def words(text: str) -> int:
