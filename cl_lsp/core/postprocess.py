@@ -29,8 +29,8 @@ MATCHING = {")": "(", "]": "[", "}": "{"}
 REGION_LINES = 400
 REGION_CHARS = 20_000
 SYNTAX_TRIES = 5
-GUARD_FULL_CHARS = 48_000  # documents up to this size are reparsed whole (incrementally)
-GUARD_WINDOW_CHARS = 8_000  # else this much a side of the cursor
+GUARD_FULL_BYTES = 48_000  # documents up to this size are reparsed whole (incrementally)
+GUARD_WINDOW_BYTES = 8_000  # bigger ones: whole statements within this much a side
 LOOP_CONTEXT_CHARS = 400  # the code before the cursor a repeating pattern is checked in
 OVERLAP_CHARS = 4_000  # how far into the suffix a completion's lines are compared
 MIN_EVIDENCE = 1  # letters/digits an overlap needs before it may cut on a bracket tie
@@ -583,42 +583,43 @@ def _point_after(text: bytes, start: tuple[int, int]) -> tuple[int, int]:
     return (start[0] + newlines, len(text) - text.rfind(b"\n") - 1)
 
 
-def guard_window(prefix: str, suffix: str) -> tuple[str, str]:
-    """The part of a big document the syntax guard parses: at most GUARD_WINDOW_CHARS of
-    whole lines a side, trimmed to start and end at top-level code where there is some."""
-    head = _last_lines(prefix, GUARD_WINDOW_CHARS)
-    tail = _first_lines(suffix, GUARD_WINDOW_CHARS)
-    start, _ = _region_start(head, 0)
-    end, _ = _region_end(tail, 0)
-    return head[start:], tail[:end]
+def guard_window(tree: ts.Tree, cursor: int, limit: int) -> tuple[int, int]:
+    """Byte range of whole sibling nodes around the cursor, at most `limit` bytes a side.
 
-
-def _last_lines(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text.find("\n", len(text) - limit) + 1
-    return text[cut:] if cut else text[-limit:]
-
-
-def _first_lines(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text.rfind("\n", 0, limit)
-    return text[:cut] if cut > 0 else text[:limit]
+    Descends from the root through the node holding the cursor until its children fit:
+    a window that starts and ends at statement boundaries parses like the full file
+    (never from the middle of a docstring), at a fraction of the cost.
+    """
+    low, high = cursor - limit, cursor + limit
+    node = tree.root_node
+    while True:
+        children = node.children
+        first = next((c for c in children if low <= c.start_byte <= cursor), None)
+        last = next((c for c in reversed(children) if cursor <= c.end_byte <= high), None)
+        if first is not None and last is not None:
+            return first.start_byte, last.end_byte
+        inner = next((c for c in children if c.start_byte <= cursor <= c.end_byte), None)
+        if inner is None or inner == node:
+            # Inside one huge leaf (a module-long string): no statement bounds to use.
+            return max(node.start_byte, low), min(node.end_byte, high)
+        node = inner
 
 
 class _Reparser:
     """Parses prefix + candidate + suffix incrementally against the cursor document."""
 
     def __init__(self, prefix: str, suffix: str, language: str, tree: ts.Tree | None) -> None:
-        if len(prefix) + len(suffix) > GUARD_FULL_CHARS:
-            # A reparse of a big file costs tens of ms even incrementally: parse a window.
-            prefix, suffix = guard_window(prefix, suffix)
-            tree = None
         self.parser = new_parser(language)
         self.suffix = suffix
         self.head = prefix.encode("utf-8")
         self.tail = suffix.encode("utf-8")
+        if tree is not None and len(self.head) + len(self.tail) > GUARD_FULL_BYTES:
+            # Even an incremental reparse of a big file costs tens of ms: parse a window.
+            start, end = guard_window(tree, len(self.head), GUARD_WINDOW_BYTES)
+            self.head = self.head[start:]
+            self.tail = self.tail[: max(0, end - start - len(self.head))]
+            self.suffix = self.tail.decode("utf-8", "replace")
+            tree = None
         self.base = tree if tree is not None else self.parser.parse(self.head + self.tail)
         # C and C++ macros trip the grammar inside perfectly good code: there only errors
         # that reach outside the completion count.
