@@ -26,6 +26,11 @@ class ModelSettings:
     n_batch: int = 256  # prefill batch; cancellation is checked between batches
     n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
     kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
+    alias: str | None = None  # a downloaded `cl-lsp model pull` alias, e.g. "codellama-7b[:Q5_K_M]"
+    backend: str = "local"  # "local" (llama.cpp in-process) | "remote" (OpenAI-compatible server)
+    endpoint: str | None = None  # remote: base URL, e.g. "http://127.0.0.1:8080" (no /v1)
+    api_key_env: str | None = None  # remote: NAME of the env var holding the API key, never the key
+    remote_model: str | None = None  # remote: the "model" field sent (vLLM requires its name)
 
 
 @dataclass
@@ -39,12 +44,22 @@ class CompletionSettings:
     max_suffix_lines: int = 64
     temperature: float = 0.0  # greedy: completions must be reproducible
     time_limit_ms: int = 5000  # prefill + generation cap; a slow machine gets shorter text
+    syntax_diagnostics: bool = True  # publish tree-sitter syntax errors (code actions fix them)
+    diagnostics_delay_ms: int = 750  # debounce for syntax diagnostics while typing
+    docstring_params: bool = True  # docstrings describe parameters and return values too
+    prefill_limit_ms: int = 0  # prefill cap (0: time_limit_ms); the KV kept so far is reused
+    token_healing: bool = True  # SPM/prefix prompts ending mid-token: back off and re-spell
+    cache: bool = True  # typed-through answers and an LRU of recent completions, no model
+    cache_size: int = 256  # completions kept in the LRU
+    warm: bool = True  # prefill (no generation) on didOpen and idle edits; lowest priority
+    warm_delay_ms: int = 250  # an edit with no completion request this long after: warm up
 
 
 @dataclass
 class ContextSettings:
     enabled: bool = True
     budget_tokens: int = 1024  # repository context ahead of the in-file prefix
+    sticky_lines: int = 24  # keep a document's context while the cursor stays this close (KV)
     ignore: list[str] = field(default_factory=list)  # extra gitignore-style patterns
 
 

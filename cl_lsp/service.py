@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import tree_sitter as ts
+
 from cl_lsp.config import Settings
+from cl_lsp.core.completion_cache import CompletionCache, Suggestion, prompt_key
+from cl_lsp.core.healing import back_off
 from cl_lsp.core.languages import detect
 from cl_lsp.core.postprocess import Cleaned, StreamGuard, clean
 from cl_lsp.core.prompt import Layout, Prompt, build_prompt, choose_layout
@@ -41,6 +46,8 @@ class CompletionRequest:
     # Set by the caller when the request is cancelled or superseded.
     cancel: threading.Event = field(default_factory=threading.Event)
     key: str | None = None  # requests with the same key supersede each other
+    # The document's syntax tree when it is a parse of exactly `text` (saves a parse).
+    tree: ts.Tree | None = None
 
 
 @dataclass
@@ -54,6 +61,10 @@ class Plan:
     prompt: Prompt | None = None
     max_tokens: int = 0
     language: str | None = None
+    # Token healing: the text of the prompt's backed-off trailing tokens (b"": none).
+    heal: bytes = b""
+    # The LRU key: a hash of everything the prompt was built from (None: cache off).
+    cache_key: str | None = None
 
 
 @dataclass
@@ -80,6 +91,10 @@ class CompletionService:
         self.layout = choose_layout(engine.spec, settings.completion.fim_layout)
         # One token-count cache for the life of the service: snippets recur every keystroke.
         self._count_tokens = cached_counter(self._token_count)
+        self.cache = CompletionCache(settings.completion.cache_size)
+        self._requested: dict[str, float] = {}  # document key -> last completion request
+        # document key -> (rel_path, cursor line, budget, context) of the last context built
+        self._sticky: dict[str, tuple[str, int, int, ContextWindow]] = {}
         if self.layout is Layout.PREFIX:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions see the prefix only",
@@ -98,7 +113,7 @@ class CompletionService:
         spec = detect(request.rel_path, request.language_id)
         language = spec.name if spec else None
         offset = max(0, min(request.offset, len(request.text)))
-        decision = decide_shape(request.text, offset, language)
+        decision = decide_shape(request.text, offset, language, request.tree)
         cfg = self.settings.completion
         window = fim_window(
             request.text,
@@ -113,7 +128,43 @@ class CompletionService:
             request, language, offset, recent_edits, open_documents, budget_tokens
         )
         prompt = self._fit_prompt(window, context, max_tokens)
-        return Plan(decision.shape, decision.reason, window, context, prompt, max_tokens, language)
+        prompt, heal = self._heal(prompt)
+        key = None
+        if cfg.cache:
+            key = prompt_key(
+                prompt.layout.value,
+                decision.shape.value,
+                str(max_tokens),
+                context.text if context else "",
+                window.prefix,
+                window.suffix,
+            )
+        return Plan(
+            decision.shape,
+            decision.reason,
+            window,
+            context,
+            prompt,
+            max_tokens,
+            language,
+            heal=heal,
+            cache_key=key,
+        )
+
+    def _heal(self, prompt: Prompt) -> tuple[Prompt, bytes]:
+        """Back off a trailing partial token (SPM and prefix-only prompts end with the
+        prefix); the engine makes the generation spell it first."""
+        if not self.settings.completion.token_healing or prompt.layout is Layout.PSM:
+            return prompt, b""
+        table = getattr(self.engine, "piece_table", None)
+        if table is None:
+            return prompt, b""
+        # Keep the prefix segment's first token: it carries SentencePiece's dummy space.
+        backed = back_off(prompt.ids, table, keep=prompt.stable_head + 1)
+        if not backed.tokens:
+            return prompt, b""
+        ids = prompt.ids[: len(prompt.ids) - backed.tokens]
+        return Prompt(ids, prompt.layout, prompt.stable_head), backed.text
 
     def _context(
         self,
@@ -129,7 +180,21 @@ class CompletionService:
             return None
         # Leave room for the in-file window and the answer.
         budget = min(budget, self.engine.n_ctx // 2)
-        return build_context(
+        # Sticky context: the block sits ahead of the prefix, so any change to it makes the
+        # model re-read the whole prefix. While the cursor stays near where it was built
+        # (typing down through a function), keep it; refresh when the cursor moves away.
+        line = request.text.count("\n", 0, offset)
+        sticky = self.settings.context.sticky_lines
+        previous = self._sticky.get(request.key) if request.key is not None else None
+        if previous is not None and sticky > 0:
+            rel_path, anchor, old_budget, old_context = previous
+            if (
+                rel_path == request.rel_path
+                and old_budget == budget
+                and abs(line - anchor) <= sticky
+            ):
+                return old_context
+        context = build_context(
             ContextRequest(
                 rel_path=request.rel_path,
                 language=language or "",
@@ -142,6 +207,15 @@ class CompletionService:
             self.index,
             self._count_tokens,
         )
+        if request.key is not None:
+            self._sticky[request.key] = (request.rel_path, line, budget, context)
+        return context
+
+    def forget(self, key: str) -> None:
+        """A document closed: drop what was kept for it."""
+        self._sticky.pop(key, None)
+        self._requested.pop(key, None)
+        self.cache.forget(key)
 
     def _token_count(self, text: str) -> int:
         return len(self.engine.tokenize(text))
@@ -185,10 +259,64 @@ class CompletionService:
             stop_ids=self.engine.stop_ids,
             should_stop=guard.feed,
             time_limit_s=self.settings.completion.time_limit_ms / 1000,
+            prefill_limit_s=self.settings.completion.prefill_limit_ms / 1000 or None,
             key=request.key,
             cancel=request.cancel,
+            heal_prefix=plan.heal,
         )
         return self.engine.submit(generation)
+
+    def warm(self, plan: Plan) -> Future[GenerationResult] | None:
+        """Prefill the planned prompt with no generation, at the lowest priority: any real
+        request cancels it, and what it evaluated stays in the KV cache for the next one."""
+        if plan.prompt is None or not self.settings.completion.warm:
+            return None
+        return self.engine.submit(
+            GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True, key=None)
+        )
+
+    def note_request(self, key: str) -> None:
+        self._requested[key] = time.monotonic()
+
+    def requested_since(self, key: str, since: float) -> bool:
+        """Whether a completion was requested for `key` after the monotonic time `since`."""
+        return self._requested.get(key, float("-inf")) >= since
+
+    # -- answers without the model ----------------------------------------------------
+    def typed_through(self, request: CompletionRequest) -> Suggestion | None:
+        """The rest of the suggestion on screen, when the user typed its beginning."""
+        if not self.settings.completion.cache or request.key is None:
+            return None
+        found = self.cache.typed_through(request.key, request.text, request.offset)
+        if found is not None:
+            self.engine.stats.typed_through_hits += 1
+            self.engine.stats.cache_hits += 1
+            self.cache.show(request.key, request.text, request.offset, found)
+        return found
+
+    def recall(self, request: CompletionRequest, plan: Plan) -> Suggestion | None:
+        """A completion computed for the same prompt text recently."""
+        if plan.cache_key is None:
+            return None
+        found = self.cache.get(plan.cache_key)
+        if found is not None:
+            self.engine.stats.lru_hits += 1
+            self.engine.stats.cache_hits += 1
+            self.shown(request, found)
+        return found
+
+    def remember(self, request: CompletionRequest, plan: Plan, completion: Completion) -> None:
+        """Keep a model answer for its prompt (the LRU)."""
+        if plan.cache_key is not None and completion.result is not None:
+            # A cut answer is not the answer, and a failed one must not outlive the failure.
+            if completion.result.stop_reason not in ("time_limit", "error"):
+                suggestion = Suggestion(completion.text, completion.replace_suffix_chars)
+                self.cache.put(plan.cache_key, suggestion)
+
+    def shown(self, request: CompletionRequest, suggestion: Suggestion) -> None:
+        """The editor now shows `suggestion` at the request's cursor (typed-through)."""
+        if self.settings.completion.cache and request.key is not None:
+            self.cache.show(request.key, request.text, request.offset, suggestion)
 
     def finish(
         self, request: CompletionRequest, plan: Plan, result: GenerationResult

@@ -58,6 +58,8 @@ COMMENT_TYPES = frozenset(
     {"comment", "line_comment", "block_comment", "doc_comment", "html_comment"}
 )
 # Code islands inside strings: `${...}`, f"{...}", $(...) are code again.
+# Without a kept tree, parse at most this much of a document (see _literal_at).
+MAX_PARSE_CHARS = 400_000
 CODE_ISLAND_TYPES = frozenset(
     {
         "interpolation",
@@ -117,15 +119,30 @@ def _literal_at(
     if tree is None:
         if language is None or spec_by_name(language) is None:
             return None
-        tree = new_parser(language).parse(text.encode("utf-8"))
+        if len(text) > MAX_PARSE_CHARS:
+            # A huge document without a kept tree: parse only the lines just before the
+            # cursor (a literal opened further back is missed; a full parse would take
+            # seconds and a gigabyte on every keystroke).
+            if offset - line_start > MAX_PARSE_CHARS // 2:
+                return None  # one enormous line (minified, data): treat as code
+            cut = max(0, line_start - MAX_PARSE_CHARS // 2)
+            newline = text.find("\n", cut, line_start) if cut else -1
+            slice_start = newline + 1 if newline >= 0 else line_start if cut else 0
+            slice_end = min(line_bounds(text, offset)[1], offset + MAX_PARSE_CHARS // 2)
+            text, offset, line_start = (
+                text[slice_start:slice_end],
+                offset - slice_start,
+                line_start - slice_start,
+            )
+        tree = new_parser(language).parse(text.encode("utf-8", "surrogatepass"))
     row = text.count("\n", 0, line_start)
     before = text[line_start:offset]
-    point = (row, len(before.encode("utf-8")))
+    point = (row, len(before.encode("utf-8", "surrogatepass")))
     kind = _enclosing_literal(tree, point)
     if kind is None and before.strip():
         # A line comment ends at its last character (or before trailing spaces): the
         # cursor after it is still in it. Look at the last character typed.
-        last = (row, len(before.rstrip().encode("utf-8")) - 1)
+        last = (row, len(before.rstrip().encode("utf-8", "surrogatepass")) - 1)
         node = _innermost(tree, last, COMMENT_TYPES)
         if node is not None and node.end_point[0] == row and not _closed(node):
             return "comment"

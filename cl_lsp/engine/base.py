@@ -35,9 +35,18 @@ class GenerationRequest:
     # Called with each newly decoded piece of text; True means "complete, stop generating".
     should_stop: Callable[[str], bool] | None = None
     time_limit_s: float | None = None
+    # Prefill alone (None: time_limit_s): past it the suggestion is dropped, but the tokens
+    # evaluated so far stay in the KV cache, so the next keystroke continues from there.
+    prefill_limit_s: float | None = None
     # Requests with the same key supersede each other: the newest wins (one per document).
     key: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Token healing: the text of the prompt tokens backed off the end of the prefix. The
+    # first generated token(s) must spell it (a piece that starts with it, or a piece it
+    # starts with, and so on); it is not part of the result's text.
+    heal_prefix: bytes = b""
+    # Warming: prefill only (max_tokens 0), lowest priority; any real request cancels it.
+    warm: bool = False
 
 
 @dataclass
@@ -48,7 +57,8 @@ class GenerationResult:
     reused_tokens: int  # prompt tokens whose KV entries were kept from the previous request
     prefill_s: float
     generate_s: float
-    stop_reason: str  # "stop_token" | "max_tokens" | "complete" | "time_limit"
+    stop_reason: str  # "stop_token" | "max_tokens" | "complete" | "time_limit" | "warm"
+    healed: bool = False  # the generated text began with the request's heal_prefix
 
     @property
     def evaluated_tokens(self) -> int:
@@ -66,9 +76,27 @@ class EngineStats:
     generated_tokens: int = 0
     prefill_s: float = 0.0
     generate_s: float = 0.0
+    max_queue: int = 0  # the most jobs ever waiting (cancelled ones are dropped at once)
+    # Token healing: requests whose prompt ended mid-token and was backed off.
+    healed: int = 0
+    # Warming (prefill with no generation, on didOpen / an idle edit); not in the above.
+    warm_requests: int = 0
+    warm_cancelled: int = 0
+    warm_tokens: int = 0  # prompt tokens the warm-ups evaluated
+    warm_s: float = 0.0
+    # Answers served without the model (the service counts these).
+    typed_through_hits: int = 0  # the user typed the start of the suggestion on screen
+    lru_hits: int = 0  # the same prompt text was completed recently
+    cache_hits: int = 0  # the sum of both
 
     def add(self, result: GenerationResult) -> None:
+        if result.stop_reason == "warm":
+            self.warm_requests += 1
+            self.warm_tokens += result.evaluated_tokens
+            self.warm_s += result.prefill_s
+            return
         self.requests += 1
+        self.healed += int(result.healed)
         self.prompt_tokens += result.prompt_tokens
         self.reused_tokens += result.reused_tokens
         self.generated_tokens += len(result.tokens)

@@ -18,8 +18,10 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cl_lsp.config import ModelSettings
+from cl_lsp.core.healing import PieceTable, spell
 from cl_lsp.core.prompt import PromptSpec, common_prefix_length
 from cl_lsp.engine.base import (
     Cancelled,
@@ -30,6 +32,12 @@ from cl_lsp.engine.base import (
 )
 
 log = logging.getLogger(__name__)
+
+
+# Prefill batch sizing (see LlamaEngine._batch_size).
+_BATCH_S = 0.12
+_MIN_BATCH = 16
+_FIRST_BATCH = 64
 
 
 @dataclass
@@ -88,6 +96,10 @@ class LlamaEngine:
         self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
+        self._prefill_rate: float | None = None  # tokens/s, measured on full batches
+        self._pieces: PieceTable | None = None  # built on first use (token healing)
+        self._pieces_lock = threading.Lock()
+        self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
         self._cond = threading.Condition()
         self._pending: deque[_Job] = deque()
         self._running: _Job | None = None
@@ -124,6 +136,15 @@ class LlamaEngine:
         data = text.encode("utf-8", "surrogatepass")
         return list(self._llm.tokenize(data, add_bos=False, special=False))
 
+    @property
+    def piece_table(self) -> PieceTable:
+        """Every token's bytes, for token healing; built once (a few ms per 10k tokens)."""
+        with self._pieces_lock:
+            if self._pieces is None:
+                pieces = [self._piece(token) for token in range(self._n_vocab)]
+                self._pieces = PieceTable(pieces, exclude=self._stop_ids)
+            return self._pieces
+
     def detokenize(self, ids: list[int]) -> str:
         return self._llm._model.detokenize(ids, special=False).decode("utf-8", "replace")
 
@@ -140,15 +161,39 @@ class LlamaEngine:
             if self._closed:
                 future.set_exception(EngineError("The engine is shut down."))
                 return future
+            if not request.warm:
+                # Warm-ups are the lowest priority: any real request cancels them.
+                for job in self._pending:
+                    if job.request.warm:
+                        job.request.cancel.set()
+                if self._running is not None and self._running.request.warm:
+                    self._running.request.cancel.set()
             if request.key is not None:
                 for job in self._pending:
                     if job.request.key == request.key:
                         job.request.cancel.set()
                 if self._running is not None and self._running.request.key == request.key:
                     self._running.request.cancel.set()
+            self._drop_cancelled()
             self._pending.append(_Job(request, future))
+            self._stats.max_queue = max(self._stats.max_queue, len(self._pending))
             self._cond.notify()
         return future
+
+    def _drop_cancelled(self) -> None:
+        """Answer and remove the queued jobs nobody waits for any more (lock held): the
+        queue holds at most one live job per key, however fast the user types."""
+        live: deque[_Job] = deque()
+        for job in self._pending:
+            if job.future.cancelled():
+                self._count_cancelled(job)
+            elif job.request.cancel.is_set():
+                self._count_cancelled(job)
+                if job.future.set_running_or_notify_cancel():
+                    job.future.set_exception(Cancelled())
+            else:
+                live.append(job)
+        self._pending = live
 
     def close(self) -> None:
         with self._cond:
@@ -163,18 +208,33 @@ class LlamaEngine:
             self._llm.close()
 
     def _next_job(self) -> _Job | None:
+        """The next live job; None only when the engine is closed. (Skipping cancelled
+        jobs must not end the worker: it waits again for the next one.)"""
         with self._cond:
-            while not self._pending and not self._closed:
-                self._cond.wait()
-            while self._pending:
+            while True:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return None  # closed
                 job = self._pending.popleft()
+                # A future cancelled by its owner (asyncio.wrap_future cancels it with the
+                # task) must not be touched again: set_exception on it would raise and
+                # kill this worker.
+                if not job.future.set_running_or_notify_cancel():
+                    self._count_cancelled(job)
+                    continue
                 if job.request.cancel.is_set():
+                    self._count_cancelled(job)
                     job.future.set_exception(Cancelled())
                     continue
-                if job.future.set_running_or_notify_cancel():
-                    self._running = job
-                    return job
-            return None
+                self._running = job
+                return job
+
+    def _count_cancelled(self, job: _Job) -> None:
+        if job.request.warm:
+            self._stats.warm_cancelled += 1
+        else:
+            self._stats.cancelled += 1
 
     def _work(self) -> None:
         while (job := self._next_job()) is not None:
@@ -183,7 +243,7 @@ class LlamaEngine:
                 self._stats.add(result)
                 job.future.set_result(result)
             except Cancelled as error:
-                self._stats.cancelled += 1
+                self._count_cancelled(job)
                 job.future.set_exception(error)
             except Exception as error:  # the worker must survive any single request
                 log.exception("generation failed")
@@ -204,10 +264,17 @@ class LlamaEngine:
             )
         started = time.perf_counter()
         deadline = started + request.time_limit_s if request.time_limit_s else None
-        reused, complete = self._prefill(ids, request, deadline)
+        prefill_deadline = deadline
+        if request.prefill_limit_s:
+            prefill_deadline = min(deadline or float("inf"), started + request.prefill_limit_s)
+        reused, complete = self._prefill(ids, request, prefill_deadline)
         prefilled = time.perf_counter()
-        if complete:
-            text, tokens, reason = self._decode(request, deadline)
+        healed = False
+        tokens: list[int]
+        if request.warm:
+            text, tokens, reason = "", [], "warm"
+        elif complete:
+            text, tokens, reason, healed = self._decode(request, deadline)
         else:  # a slow machine gets no suggestion rather than a hang
             text, tokens, reason = "", [], "time_limit"
         return GenerationResult(
@@ -218,25 +285,46 @@ class LlamaEngine:
             prefill_s=prefilled - started,
             generate_s=time.perf_counter() - prefilled,
             stop_reason=reason,
+            healed=healed,
         )
 
     def _prefill(
         self, ids: list[int], request: GenerationRequest, deadline: float | None
     ) -> tuple[int, bool]:
-        # Keep the common prefix; at least the last prompt token is evaluated for its logits.
+        # Keep the common prefix; at least the last prompt token is evaluated for its logits
+        # (a warm-up needs no logits: it may keep everything).
         common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
-        keep = min(common, len(ids) - 1)
+        keep = min(common, len(ids) if request.warm else len(ids) - 1)
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
-        for start in range(keep, len(ids), self._n_batch):
+        start = keep
+        while start < len(ids):
             if request.cancel.is_set():
                 raise Cancelled()
             if deadline is not None and time.perf_counter() > deadline:
                 return keep, False
-            batch = ids[start : start + self._n_batch]
+            batch = ids[start : start + self._batch_size()]
+            began = time.perf_counter()
             self._llm.eval(batch)
+            self._note_rate(len(batch), time.perf_counter() - began)
             self._evaluated.extend(batch)
+            start += len(batch)
         return keep, True
+
+    def _batch_size(self) -> int:
+        """Prefill batches sized to take about _BATCH_S on this machine, so a newer
+        keystroke waits at most that long for the running prefill to notice it is
+        cancelled: n_batch tokens take 0.25 s on a fast machine, 3 s on a slow one."""
+        if self._prefill_rate is None:
+            return min(self._n_batch, _FIRST_BATCH)
+        return max(_MIN_BATCH, min(self._n_batch, int(self._prefill_rate * _BATCH_S)))
+
+    def _note_rate(self, tokens: int, seconds: float) -> None:
+        if tokens < _MIN_BATCH or seconds <= 0:
+            return  # tiny batches measure overhead, not throughput
+        rate = tokens / seconds
+        previous = self._prefill_rate
+        self._prefill_rate = rate if previous is None else 0.7 * previous + 0.3 * rate
 
     def _piece(self, token: int) -> bytes:
         # The raw piece, leading space kept: a middle that starts with "▁x" means " x".
@@ -244,37 +332,72 @@ class LlamaEngine:
         n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 128, 0, False)
         return buffer.raw[: max(n, 0)]
 
-    def _next_token(self) -> int:
+    def _logits(self) -> Any:
         import numpy as np
 
         pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
-        return int(np.argmax(logits))
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+    def _next_token(self) -> int:
+        import numpy as np
+
+        return int(np.argmax(self._logits()))
+
+    def _constrained_token(self, pending: bytes) -> int | None:
+        """Greedy over the tokens that keep spelling `pending` (token healing)."""
+        import numpy as np
+
+        allowed = self._allowed_arrays.get(pending)
+        if allowed is None:
+            ids = self.piece_table.allowed(pending)
+            if not ids:
+                return None
+            allowed = np.fromiter(ids, dtype=np.int64, count=len(ids))
+            if len(self._allowed_arrays) > 256:
+                self._allowed_arrays.clear()
+            self._allowed_arrays[pending] = allowed
+        return int(allowed[int(np.argmax(self._logits()[allowed]))])
 
     def _decode(
         self, request: GenerationRequest, deadline: float | None
-    ) -> tuple[str, list[int], str]:
+    ) -> tuple[str, list[int], str, bool]:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
         tokens: list[int] = []
         reason = "max_tokens"
         stops = self._stop_ids | request.stop_ids
-        for _ in range(request.max_tokens):
+        pending = request.heal_prefix
+        healing_steps = 0  # tokens spent spelling the healed text are not new text
+        # Each healing step spells at least one byte, so this bound is never the limit.
+        for _ in range(request.max_tokens + len(pending)):
+            if len(tokens) - healing_steps >= request.max_tokens:
+                break
             if request.cancel.is_set():
                 raise Cancelled()
             if deadline is not None and time.perf_counter() > deadline:
                 reason = "time_limit"
                 break
-            token = self._next_token()
+            if pending:
+                constrained = self._constrained_token(pending)
+                if constrained is None:  # the vocabulary cannot spell it: give up healing
+                    reason = "heal_failed"
+                    break
+                token = constrained
+                healing_steps += 1
+            else:
+                token = self._next_token()
             if token in stops:
                 reason = "stop_token"
                 break
             tokens.append(token)
-            piece = decoder.decode(self._piece(token))
+            raw = self._piece(token)
+            pending, new = spell(pending, raw) if pending else (b"", raw)
+            piece = decoder.decode(new) if new else ""
             text += piece
-            if request.should_stop is not None and request.should_stop(piece):
+            if piece and request.should_stop is not None and request.should_stop(piece):
                 reason = "complete"
                 break
             self._llm.eval([token])
             self._evaluated.append(token)
-        return text, tokens, reason
+        healed = bool(request.heal_prefix) and not pending
+        return text, tokens, reason, healed

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from cl_lsp.core.completion_cache import Suggestion
 from cl_lsp.core.document import Document, Position
-from cl_lsp.engine.base import Cancelled
-from cl_lsp.service import Completion, CompletionRequest
+from cl_lsp.engine.base import Cancelled, GenerationResult
+from cl_lsp.service import CompletionRequest
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -27,9 +29,40 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Answer:
-    completion: Completion
+    text: str
     start: types.Position
     end: types.Position
+    source: str  # "model" | "typed" (typed-through) | "lru"
+
+
+def _log_answer(
+    uri: str,
+    version: int,
+    source: str,
+    result: GenerationResult | None = None,
+    plan_s: float = 0.0,
+) -> None:
+    """One line per answered request (benchmarks/typing_replay.py reads these)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if result is None:
+        log.info("answer uri=%s version=%d source=%s", uri, version, source)
+        return
+    log.info(
+        "answer uri=%s version=%d source=%s prompt=%d reused=%d prefill_s=%.6f "
+        "generated=%d generate_s=%.6f reason=%s healed=%d plan_s=%.6f",
+        uri,
+        version,
+        source,
+        result.prompt_tokens,
+        result.reused_tokens,
+        result.prefill_s,
+        len(result.tokens),
+        result.generate_s,
+        result.stop_reason,
+        int(result.healed),
+        plan_s,
+    )
 
 
 async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
@@ -53,9 +86,23 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
         language_id=document.language_id,
         key=uri,
     )
+    service.note_request(uri)
+    # The user typed the beginning of the suggestion on screen: the rest, no model.
+    typed = service.typed_through(request)
+    if typed is not None:
+        if ls.inflight.get(uri) is task:
+            del ls.inflight[uri]
+        _log_answer(uri, version, "typed")
+        return _answer(document, offset, typed, "typed", ls.position_encoding)
     try:
         loop = asyncio.get_running_loop()
+        planning = time.perf_counter()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, version)
+        plan_s = time.perf_counter() - planning
+        recalled = service.recall(request, plan)
+        if recalled is not None:
+            _log_answer(uri, version, "lru")
+            return _answer(document, offset, recalled, "lru", ls.position_encoding)
         future = service.start(request, plan)
         if future is None:
             return None
@@ -69,15 +116,26 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
     finally:
         if ls.inflight.get(uri) is task:
             del ls.inflight[uri]
+    completion = service.finish(request, plan, result)
+    service.remember(request, plan, completion)
+    _log_answer(uri, version, "model", result, plan_s)
     if document.version != version or ls.documents.get(uri) is not document:
         return None  # the text changed meanwhile: this answer belongs to an older version
-    completion = service.finish(request, plan, result)
-    if not completion.text:
+    suggestion = Suggestion(completion.text, completion.replace_suffix_chars)
+    service.shown(request, suggestion)
+    return _answer(document, offset, suggestion, "model", ls.position_encoding)
+
+
+def _answer(
+    document: Document, offset: int, suggestion: Suggestion, source: str, encoding: str
+) -> Answer | None:
+    if not suggestion.text:
         return None
     return Answer(
-        completion,
-        _position(document, offset, ls.position_encoding),
-        _position(document, offset + completion.replace_suffix_chars, ls.position_encoding),
+        suggestion.text,
+        _position(document, offset, encoding),
+        _position(document, offset + suggestion.replace_suffix_chars, encoding),
+        source,
     )
 
 
@@ -95,7 +153,7 @@ def register(server: ClLspServer) -> None:
         if answer is None:
             return types.InlineCompletionList(items=[])
         item = types.InlineCompletionItem(
-            insert_text=answer.completion.text,
+            insert_text=answer.text,
             range=types.Range(answer.start, answer.end),
         )
         return types.InlineCompletionList(items=[item])
@@ -106,7 +164,7 @@ def register(server: ClLspServer) -> None:
         # Incomplete: the client asks again as the user types instead of filtering stale text.
         if answer is None:
             return types.CompletionList(is_incomplete=True, items=[])
-        text = answer.completion.text
+        text = answer.text
         label = text.strip().splitlines()[0] if text.strip() else text
         item = types.CompletionItem(
             label=label[:80],

@@ -140,3 +140,112 @@ def test_missing_and_corrupt_models_raise_clear_errors(tmp_path: Path, tiny_mode
         with pytest.raises(EngineError) as caught:
             load_engine(ModelSettings(path=str(path)))
         assert str(path) in caught.value.message and caught.value.fix
+
+
+def test_token_healing_backs_off_and_respells(engine: LlamaEngine) -> None:
+    from cl_lsp.core.healing import BackOff, back_off
+
+    enc = engine.tokenize
+    prompt = build_prompt(engine.spec, enc, "x = self.valu", "\n", Layout.SPM)
+    table = engine.piece_table
+    assert [table.piece(i) for i in enc("x = self.valu")] == [b" x", b" =", b" self.", b"valu"]
+    backed = back_off(prompt.ids, table, keep=prompt.stable_head + 1)
+    assert backed == BackOff(1, b"valu")
+    allowed = {table.piece(i) for i in table.allowed(b"valu")}
+    assert allowed == {b"v", b"va", b"val", b"valu", b"value", b"values"}
+    ids = prompt.ids[:-1]
+    result = run(engine, ids, max_tokens=3, heal_prefix=b"valu")
+    first = result.tokens[0]  # type: ignore[attr-defined]
+    assert table.piece(first) in (b"value", b"values", b"valu")
+    assert result.healed  # type: ignore[attr-defined]
+    spelled = b"".join(table.piece(t) for t in result.tokens)  # type: ignore[attr-defined]
+    assert spelled.startswith(b"valu")
+    # The result's text is what comes after the cursor: the healed "valu" is not repeated.
+    assert result.text == spelled[len(b"valu") :].decode("utf-8", "replace")  # type: ignore[attr-defined]
+    assert len(result.tokens) - 1 <= 3  # type: ignore[attr-defined]
+
+
+def test_warm_up_prefills_only_and_any_request_cancels_it(engine: LlamaEngine) -> None:
+    enc = engine.tokenize
+    ids = build_prompt(engine.spec, enc, "def warm(x):\n    return x", "\n", Layout.SPM).ids
+    warm = run(engine, ids, max_tokens=0, warm=True)
+    assert warm.stop_reason == "warm" and warm.tokens == []  # type: ignore[attr-defined]
+    real = run(engine, ids, max_tokens=2)
+    assert real.reused_tokens == len(ids) - 1  # type: ignore[attr-defined]
+    # A pending warm-up is cancelled by a real request (of any key).
+    gate = threading.Event()
+    blocker = GenerationRequest(
+        ids=ids, max_tokens=2, should_stop=lambda _t: gate.wait(10) and False
+    )
+    engine.submit(blocker)
+    pending_warm = engine.submit(GenerationRequest(ids=ids, max_tokens=0, warm=True))
+    wanted = engine.submit(GenerationRequest(ids=ids, max_tokens=2, key="other"))
+    gate.set()
+    with pytest.raises(Cancelled):
+        pending_warm.result(timeout=60)
+    assert wanted.result(timeout=60).tokens
+
+
+def test_a_future_cancelled_by_its_owner_does_not_kill_the_worker(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "q = ", "\n", Layout.SPM).ids
+    gate = threading.Event()
+    blocker = GenerationRequest(
+        ids=ids, max_tokens=2, should_stop=lambda _t: gate.wait(10) and False
+    )
+    engine.submit(blocker)
+    abandoned = engine.submit(GenerationRequest(ids=ids, max_tokens=2, key="doc"))
+    assert abandoned.cancel()  # as asyncio.wrap_future does when the task is cancelled
+    newer = engine.submit(GenerationRequest(ids=ids, max_tokens=2, key="doc"))
+    gate.set()
+    assert newer.result(timeout=60).tokens
+
+
+def test_the_worker_survives_a_queue_of_cancelled_jobs(engine: LlamaEngine) -> None:
+    ids = build_prompt(engine.spec, engine.tokenize, "w = ", "\n", Layout.SPM).ids
+    gate = threading.Event()
+    blocker = engine.submit(
+        GenerationRequest(ids=ids, max_tokens=2, should_stop=lambda _t: gate.wait(10) and False)
+    )
+    lonely = engine.submit(GenerationRequest(ids=ids, max_tokens=2))
+    assert lonely.cancel()  # the only queued job, cancelled before the worker reaches it
+    gate.set()
+    blocker.result(timeout=60)
+    assert run(engine, ids, max_tokens=2).tokens  # type: ignore[attr-defined]
+
+
+def test_service_heals_and_keeps_context_sticky(
+    engine: LlamaEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cl_lsp import service as service_module
+    from cl_lsp.config import Settings
+    from cl_lsp.core.retrieval import ContextWindow
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    built: list[int] = []
+
+    def fake_context(request: object, index: object, count: object) -> ContextWindow:
+        built.append(request.offset)  # type: ignore[attr-defined]
+        return ContextWindow((), f"# context {len(built)}\n", 4, 64)
+
+    monkeypatch.setattr(service_module, "build_context", fake_context)
+    settings = Settings()
+    settings.context.sticky_lines = 3
+    service = CompletionService(engine, settings, index=object())  # type: ignore[arg-type]
+    text = "".join(f"x{i} = {i}\n" for i in range(20)) + "y = self.valu\n"
+    cursor = text.index("self.valu") + len("self.valu")
+
+    def plan_at(offset: int) -> object:
+        return service.plan(CompletionRequest(text, offset, "a.py", key="doc"))
+
+    first = plan_at(cursor)
+    assert first.heal == b"valu"  # type: ignore[attr-defined]
+    assert first.prompt.ids[-1] == engine.tokenize(" self.")[-1]  # type: ignore[attr-defined]
+    again = plan_at(cursor)  # the same place: the same context, not rebuilt
+    assert again.context is first.context and len(built) == 1  # type: ignore[attr-defined]
+    near = plan_at(text.index("\nx19"))  # the end of a line 2 lines up: still sticky
+    assert near.context is first.context and len(built) == 1  # type: ignore[attr-defined]
+    far = plan_at(text.index("\nx3 "))  # far away: rebuilt
+    assert far.context is not first.context and len(built) == 2  # type: ignore[attr-defined]
+    # Another document never sees this one's context.
+    service.plan(CompletionRequest(text, cursor, "b.py", key="other"))
+    assert len(built) == 3

@@ -145,3 +145,21 @@ def test_a_2000_line_file_with_a_tree() -> None:
     tree = new_parser("python").parse(text.encode())
     offset = text.index("x + 600") - 1
     assert decide_shape(text, offset, "python", tree) == decide_shape(text, offset, "python")
+
+
+def test_huge_document_without_a_tree_still_sees_the_string_at_the_cursor() -> None:
+    # Past MAX_PARSE_CHARS only the lines before the cursor are parsed; the answer must
+    # not change for a literal that opens within them.
+    from cl_lsp.core.shape import MAX_PARSE_CHARS
+
+    body = "def f(x):\n    return x + 1\n\n" * (MAX_PARSE_CHARS // 20)
+    text = body + 'name = "hello ", x\n'
+    assert len(text) > MAX_PARSE_CHARS
+    cursor = text.rindex(" ")  # before `x`; 3 back is inside the string, after `hello`
+    assert decide_shape(text, cursor - 3, "python").reason == "inside-string"
+    assert decide_shape(body + "y = ", len(body) + 4, "python").shape is Shape.LINE
+
+
+def test_one_enormous_line_is_treated_as_code() -> None:
+    text = "x = [" + "1, " * 300_000
+    assert decide_shape(text, len(text), "python").shape is Shape.LINE

