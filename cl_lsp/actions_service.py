@@ -1,0 +1,635 @@
+"""Run the model for code actions: docstrings by infilling, fix-its that are verified.
+
+Blocking functions, called on a worker thread (the LSP handlers) or directly (benchmarks).
+Every model call is a `GenerationRequest` on the shared engine carrying the caller's
+cancel event, so cancelling a `codeAction/resolve` stops the generation loop.
+
+Prompt modes, from what the model can do:
+- "fim": the model infills (Code Llama and other FIM families). Docstrings are written
+  piece by piece into a rendered skeleton (summary, then each parameter, then the return
+  value): the prefix ends inside the docstring, the suffix holds the rest of the skeleton,
+  its closing delimiter and the code it documents. Fix-its infill the region, with the
+  diagnostic and the old lines as a comment in front of it.
+- "chat": no FIM tokens but a chat template (Code Llama - Instruct, SmolLM2-Instruct): the
+  template is rendered in a sandboxed Jinja environment and tokenized with its control
+  tokens as ids; the question shows the code and asks for one piece.
+- "prefix": neither; the prompt shows the definition, then starts its documented copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cl_lsp.config import Settings
+from cl_lsp.core.actions import (
+    DocParts,
+    DocSlot,
+    Edit,
+    Region,
+    SourceText,
+    Verdict,
+    char_changes,
+    detect_python_style,
+    doc_frame,
+    fix_candidates,
+    fix_region,
+    hint_comment,
+    minimal_edit,
+    render_doc,
+    syntax_problems,
+    verify_fix,
+)
+from cl_lsp.core.languages import spec_by_name
+from cl_lsp.core.prompt import Layout, build_prompt, choose_layout
+from cl_lsp.core.retrieval import ContextRequest, IndexView, build_context, cached_counter
+from cl_lsp.core.window import fim_window
+from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+SUMMARY_TOKENS = 48
+PIECE_TOKENS = 28
+FIX_MAX_TOKENS = 384
+PREFIX_LINES = 120
+SUFFIX_LINES = 80
+_CTX_MARGIN = 8
+
+_LANGUAGE_NAMES = {
+    "python": "Python",
+    "javascript": "JavaScript",
+    "typescript": "TypeScript",
+    "tsx": "TypeScript",
+    "java": "Java",
+    "c": "C",
+    "cpp": "C++",
+    "c_sharp": "C#",
+    "php": "PHP",
+    "go": "Go",
+    "rust": "Rust",
+    "bash": "Bash",
+}
+
+
+# --------------------------------------------------------------------------- chat template
+
+
+class ChatFormat:
+    """A model's chat template, rendered to token ids with its control tokens as ids."""
+
+    def __init__(
+        self,
+        template: str,
+        control: dict[str, int],
+        bos: str = "",
+        eos: str = "",
+        add_bos: int | None = None,
+    ) -> None:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        self._template = env.from_string(template)
+        self.control = control
+        self.bos, self.eos = bos, eos
+        self.add_bos = add_bos
+        names = sorted(control, key=len, reverse=True)
+        self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
+
+    @classmethod
+    def from_gguf(cls, path: Path) -> ChatFormat | None:
+        """Read the template and control tokens; None when the model has no template."""
+        try:
+            import gguf
+
+            reader = gguf.GGUFReader(str(path))
+            fields = reader.fields
+
+            def string(key: str) -> str | None:
+                f = fields.get(key)
+                return bytes(f.parts[f.data[0]]).decode("utf-8", "replace") if f else None
+
+            def number(key: str) -> int | None:
+                f = fields.get(key)
+                return int(f.parts[f.data[0]][0]) if f else None
+
+            template = string("tokenizer.chat_template")
+            if not template:
+                return None
+            tokens, types = (
+                fields.get("tokenizer.ggml.tokens"),
+                fields.get("tokenizer.ggml.token_type"),
+            )
+            control: dict[str, int] = {}
+            if tokens is not None and types is not None:
+                for i, index in enumerate(types.data):
+                    if int(types.parts[index][0]) == 3:  # CONTROL
+                        text = bytes(tokens.parts[tokens.data[i]]).decode("utf-8", "replace")
+                        if text:
+                            control[text] = i
+            by_id = {v: k for k, v in control.items()}
+            bos_id = number("tokenizer.ggml.bos_token_id")
+            eos_id = number("tokenizer.ggml.eos_token_id")
+            add_bos = number("tokenizer.ggml.add_bos_token")
+            return cls(
+                template,
+                control,
+                by_id.get(bos_id, "") if bos_id is not None else "",
+                by_id.get(eos_id, "") if eos_id is not None else "",
+                bos_id if add_bos else None,
+            )
+        except Exception as error:  # a template we cannot read: fall back to prefix-only
+            log.warning("cannot read the chat template of %s: %s", path, error)
+            return None
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return str(
+            self._template.render(
+                messages=messages,
+                add_generation_prompt=True,
+                bos_token=self.bos,
+                eos_token=self.eos,
+            )
+        )
+
+    def encode(self, text: str, tokenize: Callable[[str], list[int]]) -> list[int]:
+        ids: list[int] = []
+        if self.add_bos is not None and not (self.bos and text.startswith(self.bos)):
+            ids.append(self.add_bos)
+        pieces = self._split.split(text) if self._split else [text]
+        for piece in pieces:
+            if piece in self.control:
+                ids.append(self.control[piece])
+            elif piece:
+                ids.extend(tokenize(piece))
+        return ids
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class DocResult:
+    slot: DocSlot
+    edit: Edit
+    parts: DocParts
+    style: str
+    generations: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class FixResult:
+    region: Region
+    edit: Edit | None  # None: no candidate passed verification
+    verdicts: list[tuple[str, Verdict]] = field(default_factory=list)
+    raw: str = ""
+    source: str = "model"  # "model" | "parser" (tree-sitter's missing token)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.edit is not None
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class ActionsService:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        index: IndexView | None = None,
+        chat: ChatFormat | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.index = index
+        self.chat = chat
+        self.layout = choose_layout(engine.spec, settings.completion.fim_layout)
+        if self.layout is not Layout.PREFIX:
+            self.mode = "fim"
+        elif chat is not None:
+            self.mode = "chat"
+        else:
+            self.mode = "prefix"
+        self._count = cached_counter(lambda text: len(engine.tokenize(text)))
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _generate(
+        self,
+        ids: list[int],
+        max_tokens: int,
+        cancel: threading.Event,
+        should_stop: Callable[[str], bool] | None = None,
+    ) -> GenerationResult:
+        request = GenerationRequest(
+            ids=ids,
+            max_tokens=max_tokens,
+            stop_ids=self.engine.stop_ids,
+            should_stop=should_stop,
+            time_limit_s=max(1.0, self.settings.completion.time_limit_ms / 1000) * 4,
+            cancel=cancel,
+        )
+        return self.engine.submit(request).result()
+
+    def _context(self, text: str, offset: int, language: str, rel_path: str) -> str:
+        budget = self.settings.context.budget_tokens
+        if self.index is None or not self.settings.context.enabled or budget <= 0:
+            return ""
+        try:
+            window = build_context(
+                ContextRequest(
+                    rel_path=rel_path,
+                    language=language,
+                    text=text,
+                    offset=offset,
+                    budget_tokens=min(budget, self.engine.n_ctx // 4),
+                ),
+                self.index,
+                self._count,
+            )
+        except Exception:  # context is a bonus; never fail an action on it
+            log.exception("repository context failed")
+            return ""
+        return window.text
+
+    def _fim_ids(self, head: str, prefix: str, suffix: str, max_tokens: int) -> list[int]:
+        """A FIM (or prefix-only) prompt that fits the context: drop context, then trim."""
+        limit = self.engine.n_ctx - max_tokens - _CTX_MARGIN
+        layout = self.layout if self.mode == "fim" else Layout.PREFIX
+        while True:
+            prompt = build_prompt(
+                self.engine.spec, self.engine.tokenize, head + prefix, suffix, layout
+            )
+            if len(prompt.ids) <= limit:
+                return prompt.ids
+            if head:
+                head = ""
+            elif layout is not Layout.PREFIX and len(suffix) > len(prefix) // 2 and suffix:
+                suffix = suffix[: len(suffix) // 2]
+            elif len(prefix) > 16:
+                prefix = prefix[len(prefix) // 2 :]
+            else:
+                return prompt.ids
+
+    def _chat_ids(self, question: str, max_tokens: int) -> list[int]:
+        assert self.chat is not None
+        limit = self.engine.n_ctx - max_tokens - _CTX_MARGIN
+        while True:
+            text = self.chat.render([{"role": "user", "content": question}])
+            ids = self.chat.encode(text, self.engine.tokenize)
+            if len(ids) <= limit or len(question) < 64:
+                return ids
+            question = question[: len(question) * 2 // 3]
+
+    # -- docstrings -----------------------------------------------------------------------
+    def python_style(self, text: str) -> str:
+        return detect_python_style(text)
+
+    def docstring(
+        self,
+        text: str,
+        language: str,
+        slot: DocSlot,
+        *,
+        rel_path: str = "untitled",
+        cancel: threading.Event | None = None,
+        style: str | None = None,
+        params: bool = True,
+    ) -> DocResult:
+        """Write the documentation of one definition; the edit inserts or replaces it."""
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        if language == "python" and style is None:
+            style = self.python_style(text)
+        style = style or "google"
+        # The skeleton the model fills in: every piece present, empty until written.
+        parts = DocParts(
+            "",
+            {p: "" for p in slot.params} if params else {},
+            "" if params and slot.returns else None,
+        )
+        pieces = ["summary"]
+        if params:
+            pieces += [f"param:{p}" for p in slot.params]
+            if slot.returns:
+                pieces.append("returns")
+        head = self._context(text, slot.insert, language, rel_path) if self.mode != "chat" else ""
+        generations = 0
+        for piece in pieces:
+            written = self._doc_piece(text, language, slot, parts, style, piece, head, cancel)
+            generations += 1
+            if piece == "summary":
+                parts.summary = written
+            elif piece.startswith("param:"):
+                parts.params[piece[6:]] = written
+            else:
+                parts.returns = written
+        # Pieces the model left empty are left out, not rendered as empty tags.
+        parts.params = {k: v for k, v in parts.params.items() if v.strip()}
+        if parts.returns is not None and not parts.returns.strip():
+            parts.returns = None
+        rendered = render_doc(slot, parts, style)
+        start, end = slot.span
+        edit = (
+            minimal_edit(text, start, end, rendered)
+            if slot.existing
+            else Edit(start, end, rendered)
+        )
+        return DocResult(slot, edit, parts, style, generations, time.perf_counter() - started)
+
+    def _doc_piece(
+        self,
+        text: str,
+        language: str,
+        slot: DocSlot,
+        parts: DocParts,
+        style: str,
+        piece: str,
+        head: str,
+        cancel: threading.Event,
+    ) -> str:
+        max_tokens = SUMMARY_TOKENS if piece == "summary" else PIECE_TOKENS
+        frame = doc_frame(slot, parts, style, piece)
+        after_doc = slot.existing[1] if slot.existing else slot.insert
+        if self.mode == "chat":
+            ids = self._chat_ids(self._doc_question(text, language, slot, piece), max_tokens)
+            result = self._generate(ids, max_tokens, cancel, _stop_at_line_after_text())
+            return tidy_answer(_first_sentence_line(result.text), slot, piece)
+        if self.mode == "fim":
+            prefix = text[: slot.insert] + frame.before
+            suffix = frame.after + text[after_doc:]
+        else:
+            # Prefix-only: show the definition first, then start its documented copy.
+            definition = text[slot.def_start : slot.def_end]
+            if slot.existing:
+                definition = (
+                    text[slot.def_start : slot.existing[0]] + text[after_doc : slot.def_end]
+                )
+            prefix = (
+                text[: slot.def_start]
+                + definition
+                + "\n\n"
+                + text[slot.def_start : slot.insert]
+                + frame.before
+            )
+            suffix = ""
+        window = fim_window(
+            prefix + suffix,
+            len(prefix),
+            max_prefix_lines=PREFIX_LINES,
+            max_suffix_lines=SUFFIX_LINES,
+        )
+        ids = self._fim_ids(head, window.prefix, window.suffix, max_tokens)
+        result = self._generate(ids, max_tokens, cancel, _stop_at_newline())
+        return result.text.split("\n", 1)[0]
+
+    def _doc_question(self, text: str, language: str, slot: DocSlot, piece: str) -> str:
+        name = _LANGUAGE_NAMES.get(language, language)
+        end = slot.def_end
+        lines = text[slot.def_start : end].split("\n")
+        code = "\n".join(lines[:60])
+        if piece == "summary":
+            ask = (
+                f"Write a one-sentence summary of what the {slot.kind} `{slot.name}` does, "
+                "for its documentation comment. Reply with the sentence only."
+            )
+        elif piece.startswith("param:"):
+            ask = (
+                f"In a few words, describe the parameter `{piece[6:]}` of `{slot.name}`. "
+                "Reply with the description only."
+            )
+        else:
+            ask = f"In a few words, what does `{slot.name}` return? Reply with that only."
+        return f"```{name.lower()}\n{code}\n```\n{ask}"
+
+    # -- fix-its --------------------------------------------------------------------------
+    def fix(
+        self,
+        text: str,
+        language: str,
+        start: int,
+        end: int,
+        message: str,
+        *,
+        rel_path: str = "untitled",
+        cancel: threading.Event | None = None,
+        syntax: bool = True,
+        parser_hints: bool = False,
+    ) -> FixResult:
+        """Rewrite the smallest statement around [start, end) so the problem goes away.
+
+        The rewrite is offered (`FixResult.edit`) only when `verify_fix` accepts it.
+        """
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        src = SourceText(text, language)
+        region = fix_region(src, start, end)
+        diag_line = text.count("\n", 0, start)
+        old = region.text(text)
+        spec = spec_by_name(language)
+        comment = spec.line_comment if spec else "#"
+        result = FixResult(region, None)
+        first = old.split("\n", 1)[0]
+        indent = first[: len(first) - len(first.lstrip(" \t"))]
+        max_lines = old.count("\n") + 3
+        budget = min(FIX_MAX_TOKENS, 3 * self._count(old) + 32)
+        if self.mode == "chat":
+            name = _LANGUAGE_NAMES.get(language, language)
+            question = (
+                f"This {name} code has a syntax error ({message}):\n```{name.lower()}\n"
+                f"{old.rstrip()}\n```\nReply with the corrected code only, in a code block."
+            )
+            ids = self._chat_ids(question, budget)
+            raw = self._generate(ids, budget, cancel, _stop_after_fence(max_lines + 2)).text
+        else:
+            hint = hint_comment(language, message, old, comment)
+            head = self._context(text, region.start, language, rel_path)
+            window = fim_window(
+                text[: region.start] + hint + text[region.end :],
+                region.start + len(hint),
+                max_prefix_lines=PREFIX_LINES,
+                max_suffix_lines=SUFFIX_LINES,
+            )
+            suffix = window.suffix if self.mode == "fim" else ""
+            ids = self._fim_ids(head, window.prefix, suffix, budget)
+            raw = self._generate(ids, budget, cancel, _stop_after_lines(max_lines)).text
+        result.raw = raw
+        accepted: list[tuple[int, int, str]] = []
+        for order, candidate in enumerate(fix_candidates(raw, old, indent)):
+            verdict = verify_fix(
+                src, region, candidate, diag_line, syntax=syntax, max_word_changes=3
+            )
+            result.verdicts.append((candidate, verdict))
+            if verdict.ok:
+                accepted.append((sum(char_changes(old, candidate)), order, candidate))
+        if accepted:
+            best = min(accepted)[2]  # the smallest change wins
+            result.edit = minimal_edit(text, region.start, region.end, best)
+        if result.edit is None and parser_hints and syntax:
+            self._parser_fix(src, region, diag_line, result)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _parser_fix(self, src: SourceText, region: Region, diag_line: int, out: FixResult) -> None:
+        """tree-sitter's own repair: insert the token a MISSING node stands for."""
+        for problem in syntax_problems(src):
+            if problem.missing is None or not region.start <= problem.start <= region.end:
+                continue
+            if not problem.missing.strip() or problem.missing.isidentifier():
+                continue  # a missing identifier or keyword is a guess, not a repair
+            old = region.text(src.text)
+            cut = problem.start - region.start
+            candidate = old[:cut] + problem.missing + old[cut:]
+            verdict = verify_fix(src, region, candidate, diag_line)
+            out.verdicts.append((candidate, verdict))
+            if verdict.ok:
+                out.edit = minimal_edit(src.text, region.start, region.end, candidate)
+                out.source = "parser"
+                return
+
+
+# --------------------------------------------------------------------------- stop rules
+
+
+def _stop_at_newline() -> Callable[[str], bool]:
+    seen: list[str] = []
+
+    def feed(piece: str) -> bool:
+        seen.append(piece)
+        return "\n" in piece or any(d in "".join(seen[-4:]) for d in ('"""', "*/", "</"))
+
+    return feed
+
+
+def _stop_at_line_after_text() -> Callable[[str], bool]:
+    text: list[str] = []
+
+    def feed(piece: str) -> bool:
+        text.append(piece)
+        joined = "".join(text)
+        return "\n" in joined.strip() and bool(joined.strip())
+
+    return feed
+
+
+def _stop_after_lines(lines: int) -> Callable[[str], bool]:
+    count = [0]
+
+    def feed(piece: str) -> bool:
+        count[0] += piece.count("\n")
+        return count[0] >= lines
+
+    return feed
+
+
+def _stop_after_fence(lines: int) -> Callable[[str], bool]:
+    text: list[str] = []
+
+    def feed(piece: str) -> bool:
+        text.append(piece)
+        joined = "".join(text)
+        return joined.count("```") >= 2 or joined.count("\n") > lines + 2
+
+    return feed
+
+
+_LEAD = re.compile(r"^(?:summary|description|docstring|answer|returns?|parameter)\s*[:\-]\s*", re.I)
+
+
+def _first_sentence_line(text: str) -> str:
+    """A chat reply reduced to one line of prose."""
+    for line in text.replace("```", "\n").split("\n"):
+        line = line.strip().strip("`\"'*").strip()
+        line = _LEAD.sub("", line)
+        if line and not line.startswith(("def ", "function ", "class ", "#")):
+            return line
+    return ""
+
+
+_ARTICLE = r"(?:the|this|a|an)\s+"
+_NAME = r"`?[\w.$:]+`?"
+_QUOTED = r"`[^`]+`"
+
+
+def _imperative(verb: str) -> str:
+    lower = verb.lower()
+    if lower.endswith("ies") and len(lower) > 4:
+        return verb[:-3] + "y"
+    if lower.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return verb[:-2]
+    if lower.endswith("s") and not lower.endswith("ss"):
+        return verb[:-1]
+    return verb
+
+
+def tidy_answer(text: str, slot: DocSlot, piece: str) -> str:
+    """Chat answers talk about the code ("The function `f` reads..."); a docstring says
+    what it does ("Read..."). Keeps the first sentence."""
+    text = text.strip()
+    sentence = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
+    if piece == "summary":
+        subject = (
+            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?"
+            r"(?:function|method|class|constructor|code|struct|type)"
+            rf"(?:\s+{_QUOTED})?(?:\s+in\s+\w+)?\s+"
+        )
+        match = re.match(subject, sentence, re.I)
+        if match:
+            rest = sentence[match.end() :]
+            rest = re.sub(
+                r"^(?:is|are)\s+(?:used|designed|responsible|meant)\s+(?:to|for)\s+", "", rest
+            )
+            if slot.kind in ("function", "method", "constructor"):
+                verb, _, tail = rest.partition(" ")
+                if verb.lower() in ("is", "are", "was", "has"):
+                    rest = ""  # "The function is a ...": no verb to keep; use it whole
+                elif slot.language != "go":  # Go doc comments: "Name returns ..."
+                    rest = f"{_imperative(verb)} {tail}".strip()
+            else:
+                rest = re.sub(r"^(?:is|represents)\s+", "", rest)
+            if rest:
+                sentence = rest[:1].upper() + rest[1:]
+    elif piece.startswith("param:"):
+        lead = (
+            rf"^(?:{_ARTICLE})?(?:parameter|argument)\s+{_NAME}"
+            rf"(?:\s+(?:of|in|to)\s+(?:{_ARTICLE})?{_NAME}(?:\s+(?:function|method|class))?)?"
+            r"\s+(?:is|represents|specifies|refers to)\s+"
+        )
+        sentence = re.sub(lead, "", sentence, flags=re.I)
+    else:
+        lead = (
+            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?(?:function|method)?\s*(?:{_QUOTED}\s+)?returns\s+"
+        )
+        sentence = re.sub(lead, "", sentence, flags=re.I)
+    sentence = sentence.strip()
+    if len(sentence) > 60 and sentence[-1] not in ".!?)":
+        # Cut off by the token limit: end at the last clause boundary instead.
+        cut = max(sentence.rfind(", "), sentence.rfind("; "))
+        if cut > 30:
+            sentence = sentence[:cut]
+    return sentence[:1].upper() + sentence[1:]
+
+
+def load_chat_format(engine: Engine, settings: Settings) -> ChatFormat | None:
+    """The chat template of the configured model (only needed when it cannot infill)."""
+    if engine.spec.fim is not None:
+        return None
+    try:
+        from cl_lsp.engine.loader import resolve_model_path
+
+        path = resolve_model_path(settings.model)
+    except Exception:
+        return None
+    return ChatFormat.from_gguf(path)
+
+
+def make_service(engine: Engine, settings: Settings, index: Any = None) -> ActionsService:
+    return ActionsService(engine, settings, index, load_chat_format(engine, settings))
