@@ -1,4 +1,5 @@
-"""Command line: `cl-lsp --stdio | --tcp HOST:PORT`, `cl-lsp complete FILE:LINE:COL`."""
+"""Command line: `cl-lsp --stdio | --tcp HOST:PORT`, `cl-lsp complete FILE:LINE:COL`,
+`cl-lsp context`, `cl-lsp model pull|list|rm|path`, `cl-lsp doctor`."""
 
 from __future__ import annotations
 
@@ -53,6 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     context.add_argument("location", metavar="FILE:LINE:COL")
     context.add_argument("--budget", type=int, metavar="N", help="context budget in tokens")
     context.add_argument("--root", metavar="DIR", help="workspace root (default: git root)")
+
+    model = commands.add_parser("model", parents=[common], help="download and manage models")
+    verbs = model.add_subparsers(dest="model_command", metavar="VERB")
+    pull = verbs.add_parser("pull", help="download ALIAS[:QUANT] (or ORG/REPO/FILE.gguf)")
+    pull.add_argument("alias", metavar="ALIAS")
+    pull.add_argument("--quant", metavar="Q", help="quantization (default Q4_K_M)")
+    pull.add_argument("--force", action="store_true", help="download again even if present")
+    listing = verbs.add_parser("list", help="aliases and downloaded models")
+    listing.add_argument("--all", action="store_true", help="every alias, not just downloads")
+    remove = verbs.add_parser("rm", help="delete a downloaded model (all quants unless named)")
+    remove.add_argument("alias", metavar="ALIAS")
+    path = verbs.add_parser("path", help="print the file of a downloaded alias")
+    path.add_argument("alias", metavar="ALIAS")
+
+    doctor = commands.add_parser(
+        "doctor", parents=[common], help="check the backend, model, index and a test completion"
+    )
+    doctor.add_argument("--root", metavar="DIR", help="workspace root to index (default: cwd)")
+    doctor.add_argument(
+        "--no-completion", action="store_true", help="skip loading the model and the test run"
+    )
     return parser
 
 
@@ -93,7 +115,9 @@ def parse_location(location: str) -> tuple[Path, int, int]:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cl_lsp.server import create_server
 
-    server = create_server(settings)
+    # --model beats editor settings: it is the most explicit choice the user made.
+    pinned = {"model": {"path": args.model}} if args.model else None
+    server = create_server(settings, pinned=pinned)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
@@ -215,6 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         return _complete(args, settings)
     if args.command == "context":
         return _context(args, settings)
+    if args.command == "model":
+        from cl_lsp.models import command
+
+        if args.model_command is None:
+            args.model_command = "list"
+        return command(args)
+    if args.command == "doctor":
+        from cl_lsp.doctor import run
+
+        return run(settings, args)
     return _serve(args, settings)
 
 

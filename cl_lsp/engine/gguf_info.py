@@ -56,22 +56,55 @@ _KEPT_ARRAYS = frozenset({"tokenizer.ggml.tokens"})
 # GGUF value types: id -> (struct format, size). STRING=8 and ARRAY=9 are handled apart.
 _T_BOOL, _T_STRING, _T_ARRAY = 7, 8, 9
 _SCALARS: dict[int, tuple[str, int]] = {
-    0: ("B", 1), 1: ("b", 1), 2: ("H", 2), 3: ("h", 2), 4: ("I", 4), 5: ("i", 4),
-    6: ("f", 4), 7: ("B", 1), 10: ("Q", 8), 11: ("q", 8), 12: ("d", 8),
+    0: ("B", 1),
+    1: ("b", 1),
+    2: ("H", 2),
+    3: ("h", 2),
+    4: ("I", 4),
+    5: ("i", 4),
+    6: ("f", 4),
+    7: ("B", 1),
+    10: ("Q", 8),
+    11: ("q", 8),
+    12: ("d", 8),
 }
 
 # ggml tensor types: id -> (name, elements per block, bytes per block); from ggml.h.
 _GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 40),
-    10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210), 15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74), 18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82), 23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2),
-    26: ("I32", 1, 4), 27: ("I64", 1, 8), 28: ("F64", 1, 8), 29: ("IQ1_M", 256, 56),
-    30: ("BF16", 1, 2), 34: ("TQ1_0", 256, 54), 35: ("TQ2_0", 256, 66),
-    39: ("MXFP4", 32, 17), 40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18),
+    0: ("F32", 1, 4),
+    1: ("F16", 1, 2),
+    2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22),
+    7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34),
+    9: ("Q8_1", 32, 40),
+    10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
+    15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66),
+    17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98),
+    19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18),
+    21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136),
+    24: ("I8", 1, 1),
+    25: ("I16", 1, 2),
+    26: ("I32", 1, 4),
+    27: ("I64", 1, 8),
+    28: ("F64", 1, 8),
+    29: ("IQ1_M", 256, 56),
+    30: ("BF16", 1, 2),
+    34: ("TQ1_0", 256, 54),
+    35: ("TQ2_0", 256, 66),
+    39: ("MXFP4", 32, 17),
+    40: ("NVFP4", 64, 36),
+    41: ("Q1_0", 128, 18),
 }
 
 # ---------------------------------------------------------------------------- FIM tables
@@ -98,28 +131,41 @@ _FAMILY_TEXTS: dict[str, tuple[_FamilyTexts, ...]] = {
     ),
     "starcoder": (
         _FamilyTexts(
-            "<fim_prefix>", "<fim_suffix>", "<fim_middle>", ("<|endoftext|>",),
-            pad="<fim_pad>", rep="<repo_name>", sep="<file_sep>",
+            "<fim_prefix>",
+            "<fim_suffix>",
+            "<fim_middle>",
+            ("<|endoftext|>",),
+            pad="<fim_pad>",
+            rep="<repo_name>",
+            sep="<file_sep>",
         ),
     ),
     # Qwen2.5-Coder and CodeGemma share FIM texts; _classify tells them apart.
     "qwen": (
         _FamilyTexts(
-            "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
             ("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>"),
-            pad="<|fim_pad|>", rep="<|repo_name|>", sep="<|file_sep|>",
+            pad="<|fim_pad|>",
+            rep="<|repo_name|>",
+            sep="<|file_sep|>",
         ),
     ),
     "codegemma": (
         _FamilyTexts(
-            "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
             ("<|file_separator|>", "<end_of_turn>"),
             sep="<|file_separator|>",
         ),
     ),
     "deepseek": (
         _FamilyTexts(
-            "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
+            "<｜fim▁begin｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁end｜>",
             ("<|EOT|>", "<｜end▁of▁sentence｜>"),
         ),
     ),
@@ -127,8 +173,13 @@ _FAMILY_TEXTS: dict[str, tuple[_FamilyTexts, ...]] = {
 
 # End-of-generation texts worth stopping at whatever the family (chat/base models).
 _GENERIC_STOP_TEXTS = (
-    "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|end|>",
-    "<end_of_turn>", "<|EOT|>",
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|EOT|>",
 )
 
 _INTERESTING_TEXTS = frozenset(
@@ -460,16 +511,19 @@ def _check_version(path: Path, version: int) -> None:
         return
     if version == 1:
         raise ModelFileError(
-            path, "GGUF version 1 is obsolete and not supported",
+            path,
+            "GGUF version 1 is obsolete and not supported",
             "re-download the model, or convert it again with a current llama.cpp",
         )
     if version in (0x02000000, 0x03000000):  # the byte-swapped 2 or 3
         raise ModelFileError(
-            path, "this is a big-endian GGUF file",
+            path,
+            "this is a big-endian GGUF file",
             "use a little-endian GGUF (the default output of llama.cpp's converters)",
         )
     raise ModelFileError(
-        path, f"GGUF version {version} is not supported (expected 2 or 3)",
+        path,
+        f"GGUF version {version} is not supported (expected 2 or 3)",
         "use a GGUF v3 file; if it is newer, update llama-cpp-python and cl-lsp",
     )
 
@@ -498,10 +552,16 @@ _KNOWN_PREFIXES: tuple[tuple[bytes, str, str], ...] = (
     (b"ggmf", "an old GGML (ggmf) model", "download or convert a GGUF version of the model"),
     (b"tjgg", "an old GGML (ggjt) model", "download or convert a GGUF version of the model"),
     (b"lmgg", "an old GGML model", "download or convert a GGUF version of the model"),
-    (b"version https://git-lfs", "a Git LFS pointer, not the model itself",
-     "run `git lfs pull` in the model repository, or download the .gguf file directly"),
-    (b"PK\x03\x04", "a zip archive (a PyTorch checkpoint?)",
-     "convert it to GGUF with llama.cpp's convert_hf_to_gguf.py, or download a GGUF"),
+    (
+        b"version https://git-lfs",
+        "a Git LFS pointer, not the model itself",
+        "run `git lfs pull` in the model repository, or download the .gguf file directly",
+    ),
+    (
+        b"PK\x03\x04",
+        "a zip archive (a PyTorch checkpoint?)",
+        "convert it to GGUF with llama.cpp's convert_hf_to_gguf.py, or download a GGUF",
+    ),
     (b"<!DOCTYPE", "an HTML page (a failed download?)", "download the model file again"),
     (b"<html", "an HTML page (a failed download?)", "download the model file again"),
     (b"{", "a JSON file", "point cl-lsp at the .gguf model file"),
@@ -514,11 +574,13 @@ def _magic_error(path: Path, head: bytes) -> ModelFileError:
             return ModelFileError(path, f"not a GGUF file: it looks like {what}", fix)
     if len(head) >= 9 and head[8:9] == b"{":  # u64 header length, then JSON
         return ModelFileError(
-            path, "not a GGUF file: it looks like a safetensors file",
+            path,
+            "not a GGUF file: it looks like a safetensors file",
             "convert it with llama.cpp's convert_hf_to_gguf.py, or download a GGUF",
         )
     return ModelFileError(
-        path, f"not a GGUF file (it starts with {head[:4]!r}, expected b'GGUF')",
+        path,
+        f"not a GGUF file (it starts with {head[:4]!r}, expected b'GGUF')",
         "point cl-lsp at a .gguf model file",
     )
 
@@ -529,23 +591,34 @@ def _open_checked(path: Path) -> tuple[BinaryIO, int]:
         st = path.stat()
     except FileNotFoundError:
         raise ModelFileError(
-            path, "model file not found",
+            path,
+            "model file not found",
             "check the model path in your settings, or download a GGUF model there",
         ) from None
     except PermissionError:
         raise _permission_error(path) from None
     except OSError as e:
-        raise ModelFileError(path, f"cannot access the model file: {e.strerror}",
-                             "check the model path in your settings") from None
+        raise ModelFileError(
+            path,
+            f"cannot access the model file: {e.strerror}",
+            "check the model path in your settings",
+        ) from None
     if stat.S_ISDIR(st.st_mode):
-        raise ModelFileError(path, "this is a directory, not a model file",
-                             "point the model path at the .gguf file inside it")
+        raise ModelFileError(
+            path,
+            "this is a directory, not a model file",
+            "point the model path at the .gguf file inside it",
+        )
     if not stat.S_ISREG(st.st_mode):  # FIFOs and devices would block or never end
-        raise ModelFileError(path, "this is not a regular file",
-                             "point the model path at a .gguf file")
+        raise ModelFileError(
+            path, "this is not a regular file", "point the model path at a .gguf file"
+        )
     if st.st_size == 0:
-        raise ModelFileError(path, "the model file is empty (0 bytes)",
-                             "the download was probably interrupted; download it again")
+        raise ModelFileError(
+            path,
+            "the model file is empty (0 bytes)",
+            "the download was probably interrupted; download it again",
+        )
     try:
         return open(path, "rb", buffering=0), st.st_size
     except PermissionError:
@@ -553,13 +626,15 @@ def _open_checked(path: Path) -> tuple[BinaryIO, int]:
     except OSError as e:
         if e.errno == errno.EISDIR:
             raise ModelFileError(path, "this is a directory", "point at the .gguf file") from None
-        raise ModelFileError(path, f"cannot open the model file: {e.strerror}",
-                             "check the file and its permissions") from None
+        raise ModelFileError(
+            path, f"cannot open the model file: {e.strerror}", "check the file and its permissions"
+        ) from None
 
 
 def _permission_error(path: Path) -> ModelFileError:
     return ModelFileError(
-        path, "permission denied: cannot read the model file",
+        path,
+        "permission denied: cannot read the model file",
         f"make it readable for this user, e.g. `chmod a+r {path}`",
     )
 
@@ -627,10 +702,14 @@ def _valid_id(i: int | None, vocab: int | None, what: str, warnings: list[str]) 
 
 
 def _fim_tokens(
-    kv: dict[str, object], texts: dict[str, int], ft: _FamilyTexts | None,
-    vocab: int | None, warnings: list[str],
+    kv: dict[str, object],
+    texts: dict[str, int],
+    ft: _FamilyTexts | None,
+    vocab: int | None,
+    warnings: list[str],
 ) -> FimTokens:
     """GGUF keys win (the converter declared them); token texts fill the gaps."""
+
     def pick(keys: Iterable[str], text: str | None, what: str) -> int | None:
         for key in keys:
             v = _valid_id(_int(kv, key), vocab, what, warnings)
@@ -651,7 +730,10 @@ def _fim_tokens(
 
 
 def _stop_ids(
-    eot: int | None, eos: int | None, fim: FimTokens, ft: _FamilyTexts | None,
+    eot: int | None,
+    eos: int | None,
+    fim: FimTokens,
+    ft: _FamilyTexts | None,
     texts: dict[str, int],
 ) -> tuple[int, ...]:
     ordered: list[int | None] = [eot, eos]
@@ -734,17 +816,20 @@ def read_model_info(path: str | os.PathLike[str], *, validate_tensors: bool = Tr
                 f" failed near byte {r.offset:,})"
             )
             raise ModelFileError(
-                p, f"the model file is truncated: {detail}",
+                p,
+                f"the model file is truncated: {detail}",
                 "the download was probably interrupted; download the model again",
             ) from None
         except _Corrupt as e:
             raise ModelFileError(
-                p, f"corrupt GGUF header: {e}",
+                p,
+                f"corrupt GGUF header: {e}",
                 "the file is damaged or was crafted; download it again from a trusted source",
             ) from None
         except OSError as e:
-            raise ModelFileError(p, f"error reading the model file: {e.strerror}",
-                                 "check the disk and the file") from None
+            raise ModelFileError(
+                p, f"error reading the model file: {e.strerror}", "check the disk and the file"
+            ) from None
     return _interpret(p, size, header)
 
 
@@ -782,7 +867,8 @@ def describe(info: ModelInfo) -> str:
     if info.has_fim:
         fim = info.fim
         extra = "".join(
-            f", {n} {v}" for n, v in (("pad", fim.pad), ("rep", fim.rep), ("sep", fim.sep))
+            f", {n} {v}"
+            for n, v in (("pad", fim.pad), ("rep", fim.rep), ("sep", fim.sep))
             if v is not None
         )
         lines.append(

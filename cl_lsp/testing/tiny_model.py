@@ -213,9 +213,17 @@ def make_tiny_codellama(
     by token text. The file is written to a temporary name and renamed into place.
     """
     p = _params(
-        n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv, n_ff=n_ff,
-        context_length=context_length, rope_freq_base=rope_freq_base, seed=seed,
-        fim=fim, fim_keys=fim_keys, f16=f16,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        n_ff=n_ff,
+        context_length=context_length,
+        rope_freq_base=rope_freq_base,
+        seed=seed,
+        fim=fim,
+        fim_keys=fim_keys,
+        f16=f16,
     )
     return _build(Path(path), p)
 
@@ -244,9 +252,17 @@ def _build(path: Path, p: dict[str, Any]) -> Path:
 def cached_tiny_codellama(cache_dir: Path, **kwargs: Any) -> Path:
     """Like make_tiny_codellama, but built once per parameter set into `cache_dir`."""
     defaults: dict[str, Any] = {
-        "n_layer": 2, "n_embd": 64, "n_head": 4, "n_head_kv": None, "n_ff": 128,
-        "context_length": 16384, "rope_freq_base": 1e6, "seed": 0, "fim": True,
-        "fim_keys": False, "f16": True,
+        "n_layer": 2,
+        "n_embd": 64,
+        "n_head": 4,
+        "n_head_kv": None,
+        "n_ff": 128,
+        "context_length": 16384,
+        "rope_freq_base": 1e6,
+        "seed": 0,
+        "fim": True,
+        "fim_keys": False,
+        "f16": True,
     }
     unknown = set(kwargs) - set(defaults)
     if unknown:

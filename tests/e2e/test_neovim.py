@@ -1,0 +1,53 @@
+"""A real headless Neovim (Debian's 0.7.2 or newer) with the cl_lsp Lua plugin drives
+`cl-lsp --stdio` and applies a completion to a buffer (editors/nvim/tests/run.sh)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "editors" / "nvim" / "tests" / "run.sh"
+
+pytestmark = pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim is not on PATH")
+
+
+def run_nvim(tmp_path: Path, file: Path, line: int, col: int, **extra: str) -> str:
+    out = tmp_path / "out.txt"
+    env = {
+        **os.environ,
+        "CL_LSP_CMD": f"{sys.executable} -m cl_lsp --stdio",
+        "CL_LSP_FILE": str(file),
+        "CL_LSP_LINE": str(line),
+        "CL_LSP_COL": str(col),
+        "CL_LSP_OUT": str(out),
+        "CL_LSP_TIMEOUT_MS": "120000",
+        # The server's index cache stays in the test's folder.
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        **extra,
+    }
+    proc = subprocess.run(
+        ["bash", str(RUN)], env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out.read_text()
+
+
+def test_neovim_applies_a_completion(tmp_path: Path, smollm: Path) -> None:
+    source = tmp_path / "files.py"
+    text = "import os\n\n\ndef read_file(path):\n    with open(path) as f:\n        return \n"
+    source.write_text(text)
+    # Line 6 (1-based), byte column 15: after "        return ". The embedded model.
+    result = run_nvim(
+        tmp_path, source, 6, 15, CL_LSP_SETTINGS='{"completion": {"maxTokens": 16}}'
+    )
+    lines = result.splitlines()
+    assert lines[:5] == text.splitlines()[:5]  # nothing else in the buffer changed
+    # SmolLM2 (greedy) completes the obvious: `return f.read()` here.
+    assert lines[5].startswith("        return ") and "read" in lines[5]
+    assert "<" not in lines[5]  # no special-token text leaked
