@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -19,7 +21,10 @@ from pygls.uris import to_fs_path
 from cl_lsp import __version__
 from cl_lsp.config import Settings, merged
 from cl_lsp.core.document import DocumentStore
+from cl_lsp.core.index import is_secret_path
+from cl_lsp.core.shape import Shape
 from cl_lsp.engine.base import Engine, EngineError
+from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, GuardedEngine, PromptLogEngine
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
 from cl_lsp.transport import StdinReader, StreamAdapter, read_messages
@@ -28,6 +33,14 @@ from cl_lsp.workspace import Workspace
 log = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], Engine]
+# Secret material whatever the file is called: PEM private keys, Google service-account
+# and AWS credential files.
+_SECRET_CONTENT = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
+    r"|\"type\"\s*:\s*\"service_account\""
+    r"|aws_secret_access_key|\"private_key\"\s*:",
+    re.IGNORECASE,
+)
 STATUS_NOTIFICATION = "cl-lsp/status"
 
 
@@ -63,6 +76,7 @@ class ClLspServer(LanguageServer):
         # Planning (tokenizing, context) runs here, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self._secret_cache: dict[str, tuple[str, bool]] = {}  # uri -> (text, secret)
         self.actions: Any = None  # cl_lsp.handlers.code_actions.ActionState
         self._stopped = False
 
@@ -133,7 +147,7 @@ class ClLspServer(LanguageServer):
             self.engine_error = EngineError(f"Loading the model failed: {error}")
             self.notify_user(types.MessageType.Error, f"cl-lsp: {self.engine_error.message}")
         else:
-            self.engine = engine
+            self.engine = engine = self.guard_engine(engine)
             index = self.workspace_index.index if self.workspace_index else None
             self.service = CompletionService(engine, self.settings, index)
             log.info("engine ready: %s", engine.description)
@@ -142,6 +156,12 @@ class ClLspServer(LanguageServer):
             self.publish_status()
         if self.settings.model != settings.model:  # changed while we were loading
             self.reload_engine()
+
+    def guard_engine(self, engine: Engine) -> Engine:
+        """Engine failures and stalls become empty answers; the user is told once per load."""
+        return GuardedEngine(
+            engine, lambda message: self.notify_user(types.MessageType.Error, message)
+        )
 
     def status(self) -> dict[str, Any]:
         """Model and index state: the `cl-lsp.status` command and notification."""
@@ -208,13 +228,46 @@ class ClLspServer(LanguageServer):
                 return rel
         return path
 
+    # -- secrets: what may enter a prompt ---------------------------------------------------
+    def is_secret_buffer(self, uri: str, text: str) -> bool:
+        """A secret by name (.env, keys, credentials) or by content (a private key, a
+        service-account or AWS key file under an innocent name); cached per text."""
+        hit = self._secret_cache.get(uri)
+        if hit is not None and hit[0] is text:
+            return hit[1]
+        rel = self.rel_path(uri)
+        index = self.workspace_index.index if self.workspace_index is not None else None
+        by_name = index.is_secret_path(rel) if index is not None else is_secret_path(rel)
+        secret = bool(by_name or _SECRET_CONTENT.search(text))
+        self._secret_cache[uri] = (text, secret)
+        return secret
+
+    def may_prompt(self, uri: str, text: str) -> bool:
+        """Whether a buffer's text may enter a prompt at all: never a secret, and inside
+        the workspace only what the index would read (not .gitignored, not an ignored or
+        vendored folder). Editors keep such files open, and users type in them."""
+        if self.is_secret_buffer(uri, text):
+            return False
+        workspace = self.workspace_index
+        if workspace is None:
+            return True
+        path = to_fs_path(uri)
+        rel = workspace.rel_path(path) if path else None
+        # Every path filter of a scan but the language one (index.py has no public name
+        # for it yet).
+        return rel is None or workspace.index._path_allowed(rel)
+
     def plan(self, request: CompletionRequest, uri: str, version: int) -> Plan:
         """Bring the index up to date with the open buffer, gather edits, plan the prompt."""
         assert self.service is not None
+        if not self.may_prompt(uri, request.text):
+            return Plan(Shape.NONE, "a secret or ignored file: no completions here")
+        document = self.documents.get(uri)
+        # The document's incremental tree spares the shape decision a parse.
+        tree = document.tree_for(request.text) if document is not None else None
+        request.tree = tree
         workspace = self.workspace_index
         if workspace is not None and self._synced.get(uri) != version:
-            document = self.documents.get(uri)
-            tree = document.tree_for(request.text) if document is not None else None
             workspace.index.update_text(
                 request.rel_path, request.text, request.language_id or "", tree=tree
             )
@@ -223,13 +276,16 @@ class ClLspServer(LanguageServer):
             request,
             recent_edits=self._recent_edits(uri),
             open_documents={
-                self.rel_path(d.uri): d.text for d in self.documents.all() if d.uri != uri
+                self.rel_path(d.uri): d.text
+                for d in self.documents.all()
+                if d.uri != uri and self.may_prompt(d.uri, d.text)
             },
         )
 
     def forget_buffer(self, uri: str) -> None:
         """A closed buffer: the index goes back to the file on disk."""
         self._synced.pop(uri, None)
+        self._secret_cache.pop(uri, None)
         if self.workspace_index is not None:
             self.workspace_index.index.drop_text(self.rel_path(uri))
 
@@ -238,6 +294,8 @@ class ClLspServer(LanguageServer):
         for uri, line in self.documents.recent_edits():
             document = self.documents.get(uri)
             if document is None or uri == current:
+                continue
+            if not self.may_prompt(uri, document.text):
                 continue
             lines = [document.line_text(n) for n in range(max(0, line - radius), line + radius + 1)]
             edits.append((self.rel_path(uri), "\n".join(lines).strip("\n")))
@@ -271,9 +329,17 @@ def create_server(
         def load_engine(settings: Settings) -> Engine:
             return load_from_settings(settings.model)[0]
 
+    prompt_log = os.environ.get(PROMPT_LOG_ENV)
+    if prompt_log:  # every prompt, detokenized, appended to this file (tests, debugging)
+        load_plain = load_engine
+
+        def load_engine(settings: Settings) -> Engine:
+            return PromptLogEngine(load_plain(settings), prompt_log)
+
     server = ClLspServer(base_settings or Settings(), load_engine, pinned)
     lifecycle.register(server)
     documents.register(server)
     completion.register(server)
     commands.register(server)
+    __import__("cl_lsp.handlers.code_actions", fromlist=["register"]).register(server)
     return server

@@ -19,6 +19,10 @@ from cl_lsp.core.languages import detect, new_parser
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
+# No syntax tree above this size: tree-sitter keeps ~35 bytes per source byte (a 10 MB
+# file cost 350 MB), and the index, the tree's only user, skips files over 1 MB anyway.
+MAX_TREE_CHARS = 2_000_000
+
 UTF8 = "utf-8"
 UTF16 = "utf-16"
 UTF32 = "utf-32"
@@ -157,6 +161,8 @@ class Document:
                     a, b = b, a
                 old = self._text
                 self._text = old[:a] + text + old[b:]
+                if self._tree is not None and len(self._text) > MAX_TREE_CHARS:
+                    self._tree = None
                 if self._tree is not None:
                     self._edit_tree(old, a, b, text)
             self._line_starts = None
@@ -185,6 +191,9 @@ class Document:
             return None
         with self._lock:
             if text is not self._text and text != self._text:
+                return None
+            if len(self._text) > MAX_TREE_CHARS:
+                self._tree = None  # too big to keep a tree for (see MAX_TREE_CHARS)
                 return None
             if not self._tree_current:
                 if self._parser is None:

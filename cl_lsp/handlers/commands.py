@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from cl_lsp.core.document import Position
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 STATUS = "cl-lsp.status"
 STATS = "cl-lsp.stats"
 SHOW_CONTEXT = "cl-lsp.showContext"
+DOCUMENT_DIGEST = "cl-lsp.documentDigest"
 
 
 def describe_plan(plan: Plan, tail: int = 400) -> str:
@@ -69,3 +71,20 @@ def register(server: ClLspServer) -> None:
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, document.version)
         return describe_plan(plan)
+
+    @server.command(DOCUMENT_DIGEST)
+    def _document_digest(ls: Any, *args: Any) -> dict[str, Any] | None:
+        """The server's copy of an open document: version, length and sha256 of its UTF-8
+        text (read-only; tests compare it with the client's text after edit storms)."""
+        if len(args) != 1 or not isinstance(args[0], str):
+            return None
+        document = ls.documents.get(args[0])
+        if document is None:
+            return None
+        data = document.text.encode("utf-8", "surrogatepass")
+        return {
+            "version": document.version,
+            "length": len(document.text),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
