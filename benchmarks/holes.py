@@ -6,10 +6,14 @@ byte for byte.
 
   --mode synthetic   model-free and deterministic: the "raw model output" is the truth
                      plus the overshoot a model typically produces (mode 1)
-  --mode model       a real model's output through `complete(prefix, suffix) -> str`
-                     (mode 2: `main(["--mode", "model"], complete=backend)`)
+  --mode model       a real model fills each hole through cl-lsp's own pipeline (shape,
+                     window, prompt layout, engine) with the stream guard off, so the raw
+                     output can be scored with the post-processor on and off (mode 2):
+                     exact match, edit similarity and "no new syntax errors"
 
     python benchmarks/holes.py --mode synthetic [--per-category 300] [--seed 0]
+    python benchmarks/holes.py --mode model                  # SmolLM2, single-line holes
+    python benchmarks/holes.py --mode model --model PATH.gguf --categories single_line,block
 
 Prints a table and writes benchmarks/results/holes.json.
 """
@@ -17,6 +21,7 @@ Prints a table and writes benchmarks/results/holes.json.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import random
@@ -520,23 +525,100 @@ def run_synthetic(
 def run_model(
     language: str, holes: dict[str, list[tuple[Hole, Source]]], complete: Complete
 ) -> dict[str, dict[str, Tally]]:
-    """Mode 2: a real model fills every hole once; exact match of the cleaned result."""
+    """Mode 2: a real model fills every hole once, scored with the post-processor on
+    ("model") and off ("raw"): exact match here, edit similarity and syntax in METRICS."""
     table: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
+    parser = new_parser(language)
     for category, items in holes.items():
         for hole, _ in items:
             raw = complete(hole.prefix, hole.suffix)
-            ok = recovered(hole, raw)
-            example = {"path": hole.path, "truth": hole.truth, "raw": raw}
-            table[category]["model"].add(ok, example)
-            table[category]["all"].add(ok, example)
+            baseline = _errors(parser, hole.document)
+            cleaned = clean(
+                raw,
+                hole.prefix,
+                hole.suffix,
+                hole.shape,
+                hole.language,
+                MAX_LINES,
+                tree=hole.tree,
+            )
+            filled = {
+                "model": (cleaned.text, hole.suffix[cleaned.replace_suffix_chars :]),
+                "raw": (raw, hole.suffix),
+            }
+            for kind, (text, suffix) in filled.items():
+                document = hole.prefix + text + suffix
+                ok = document == hole.document
+                example = {"path": hole.path, "truth": hole.truth, "raw": raw, "text": text}
+                table[category][kind].add(ok, example)
+                metrics = METRICS[(language, category, kind)]
+                metrics["similarity"].append(_similarity(text, hole.truth))
+                metrics["no_new_errors"].append(float(_errors(parser, document) <= baseline))
+            table[category]["all"].add(
+                hole.prefix + cleaned.text + filled["model"][1] == hole.document, {}
+            )
     return table
+
+
+# (language, category, "model" | "raw") -> metric -> per-hole values
+METRICS: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+
+def _similarity(text: str, truth: str) -> float:
+    """Edit similarity as in CodeXGLUE/RepoBench: 1 - normalized edit distance, here via
+    difflib's ratio over the stripped text."""
+    return difflib.SequenceMatcher(None, text.strip(), truth.strip(), autojunk=False).ratio()
+
+
+def _errors(parser: ts.Parser, text: str) -> int:
+    from cl_lsp.core.actions import count_errors
+
+    return count_errors(parser.parse(text.encode("utf-8", "surrogatepass")))
+
+
+def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
+    """`complete(prefix, suffix) -> raw text` through CompletionService's plan (shape,
+    window, prompt, token healing) and the engine, with no stream guard."""
+    from cl_lsp.config import Settings
+    from cl_lsp.engine.base import GenerationRequest
+    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    settings = Settings()
+    settings.model.n_ctx = n_ctx
+    settings.completion.cache = False
+    settings.context.enabled = False  # one file at a time: the in-file window only
+    if model == "tiny":
+        from cl_lsp.testing.tiny_model import cached_tiny_codellama
+
+        settings.model.path = str(cached_tiny_codellama())
+    elif model != "smollm":
+        settings.model.path = model
+    engine, _ = load_engine(settings.model)
+    service = CompletionService(engine, settings, None)
+
+    def complete(prefix: str, suffix: str) -> str:
+        text = prefix + suffix
+        plan = service.plan(CompletionRequest(text, len(prefix), rel_path="hole"))
+        if plan.prompt is None:
+            return ""
+        request = GenerationRequest(
+            ids=plan.prompt.ids,
+            max_tokens=plan.max_tokens,
+            stop_ids=engine.stop_ids,
+            time_limit_s=30.0,
+            heal_prefix=plan.heal,
+        )
+        return engine.submit(request).result().text
+
+    return complete, engine.description
 
 
 # --------------------------------------------------------------------------- report
 
 
 def report(results: dict[str, dict], missing: dict[str, str]) -> None:
-    columns = ("all",) + KINDS + ("stream", "model")
+    columns = ("all",) + KINDS + ("stream", "model", "raw")
     used = [
         c
         for c in columns
@@ -571,6 +653,19 @@ def report(results: dict[str, dict], missing: dict[str, str]) -> None:
         print(f"  {language:<11}{data['files']} files; skipped {data['skipped']}")
 
 
+def report_quality(results: dict[str, dict], model: str) -> None:
+    print(f"\nmodel: {model}; post-processor on (model) vs off (raw)")
+    print(f"{'language':<11}{'category':<13}{'':>6}{'exact':>9}{'edit sim':>10}{'no new err':>12}")
+    for language, data in results.items():
+        for key, q in data["quality"].items():
+            category, kind = key.split("/")
+            exact = data["table"][category][kind]["rate"]
+            print(
+                f"{language:<11}{category:<13}{kind:>6}{exact * 100:8.1f}%"
+                f"{q['edit_similarity']:10.3f}{q['no_new_syntax_errors'] * 100:11.1f}%"
+            )
+
+
 def main(argv: list[str] | None = None, complete: Complete | None = None) -> int:
     """Mode 2 callers pass `complete(prefix, suffix) -> raw text` (a model backend)."""
     parser = argparse.ArgumentParser(
@@ -578,12 +673,25 @@ def main(argv: list[str] | None = None, complete: Complete | None = None) -> int
     )
     parser.add_argument("--mode", choices=("synthetic", "model"), default="synthetic")
     parser.add_argument("--languages", default="python,javascript,typescript,c,go,rust")
-    parser.add_argument("--per-category", type=int, default=300)
+    parser.add_argument("--per-category", type=int, help="holes per category (300; model: 40)")
+    parser.add_argument(
+        "--categories", help="comma-separated (all; model mode with SmolLM2: single_line)"
+    )
+    parser.add_argument("--model", default="smollm", help="model mode: smollm | tiny | PATH")
+    parser.add_argument("--n-ctx", type=int, default=2048, help="model mode: context size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    model_name = None
+    if args.per_category is None:
+        args.per_category = 40 if args.mode == "model" else 300
+    if args.categories is None:
+        # SmolLM2 has no infilling: single lines are the fair test of a prefix-only model.
+        prefix_only = args.mode == "model" and args.model == "smollm"
+        args.categories = "single_line" if prefix_only else ",".join(CATEGORIES)
+    categories = set(args.categories.split(","))
     if args.mode == "model" and complete is None:
-        parser.error("--mode model needs a backend: call main(argv, complete=...)")
+        complete, model_name = model_backend(args.model, args.n_ctx)
     if args.mode == "synthetic":
         complete = None
     results: dict[str, dict] = {}
@@ -596,6 +704,7 @@ def main(argv: list[str] | None = None, complete: Complete | None = None) -> int
             missing[language] = f"no real {'/'.join(EXTENSIONS[language])} sources on this machine"
             continue
         holes, skipped = cut_holes(language, files, args.per_category, rng)
+        holes = {c: items for c, items in holes.items() if c in categories}
         if complete is None:
             table = run_synthetic(language, holes, rng)
         else:
@@ -607,6 +716,15 @@ def main(argv: list[str] | None = None, complete: Complete | None = None) -> int
             "clean_ms": _latency(timings),
             "skipped": dict(skipped),
             "shapes": {c: _shape_mix(items) for c, items in holes.items()},
+            "quality": {
+                f"{category}/{kind}": {
+                    "edit_similarity": sum(m["similarity"]) / len(m["similarity"]),
+                    "no_new_syntax_errors": sum(m["no_new_errors"]) / len(m["no_new_errors"]),
+                    "holes": len(m["similarity"]),
+                }
+                for (lang, category, kind), m in METRICS.items()
+                if lang == language and m["similarity"]
+            },
             "table": {
                 category: {
                     kind: {
@@ -622,6 +740,8 @@ def main(argv: list[str] | None = None, complete: Complete | None = None) -> int
             },
         }
     report(results, missing)
+    if model_name is not None:
+        report_quality(results, model_name)
     elapsed = time.perf_counter() - started
     print(f"({elapsed:.1f} s; seed {args.seed}; mode {args.mode})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -629,6 +749,7 @@ def main(argv: list[str] | None = None, complete: Complete | None = None) -> int
         json.dumps(
             {
                 "mode": args.mode,
+                "model": model_name,
                 "seed": args.seed,
                 "results": results,
                 "missing": missing,
