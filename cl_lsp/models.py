@@ -32,8 +32,18 @@ from typing import Any
 
 DEFAULT_QUANT = "Q4_K_M"  # the usual laptop trade-off: ~4.8 bits/weight, small quality loss
 QUANTS = (
-    "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M",
-    "Q5_0", "Q5_K_S", "Q5_K_M", "Q6_K", "Q8_0",
+    "Q2_K",
+    "Q3_K_S",
+    "Q3_K_M",
+    "Q3_K_L",
+    "Q4_0",
+    "Q4_K_S",
+    "Q4_K_M",
+    "Q5_0",
+    "Q5_K_S",
+    "Q5_K_M",
+    "Q6_K",
+    "Q8_0",
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -416,8 +426,7 @@ def command(args: argparse.Namespace) -> int:
             found = find_installed(args.alias)
             if found is None:
                 print(
-                    f"cl-lsp: {args.alias} is not downloaded; "
-                    f"run `cl-lsp model pull {args.alias}`",
+                    f"cl-lsp: {args.alias} is not downloaded; run `cl-lsp model pull {args.alias}`",
                     file=sys.stderr,
                 )
                 return 1
@@ -433,8 +442,10 @@ def command(args: argparse.Namespace) -> int:
             return 0
         return _list(getattr(args, "all", False))
     except ModelStoreError as error:
-        print(f"cl-lsp: {error.message}" + (f"\n  fix: {error.fix}" if error.fix else ""),
-              file=sys.stderr)
+        print(
+            f"cl-lsp: {error.message}" + (f"\n  fix: {error.fix}" if error.fix else ""),
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -341,9 +341,11 @@ class RemoteEngine:
         }
         if self._settings.remote_model:
             body["model"] = self._settings.remote_model
-        extra = [self._vocab.token_text(t) for t in request.stop_ids - self._stop_ids] if (
-            self._vocab is not None
-        ) else []
+        extra = (
+            [self._vocab.token_text(t) for t in request.stop_ids - self._stop_ids]
+            if (self._vocab is not None)
+            else []
+        )
         stops = list(dict.fromkeys(self._stop_texts + [t for t in extra if t]))[:4]
         if stops:
             body["stop"] = stops

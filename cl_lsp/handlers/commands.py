@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
+import uuid
 from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
 
 from cl_lsp.core.document import Position
 from cl_lsp.service import CompletionRequest, Plan
@@ -17,6 +21,49 @@ STATUS = "cl-lsp.status"
 STATS = "cl-lsp.stats"
 SHOW_CONTEXT = "cl-lsp.showContext"
 DOCUMENT_DIGEST = "cl-lsp.documentDigest"
+PULL_MODEL = "cl-lsp.pullModel"
+
+log = logging.getLogger(__name__)
+
+
+async def pull_model(ls: ClLspServer, spec: str, quant: str | None) -> dict[str, Any]:
+    """Download a model alias into the store with $/progress; the editor's "pull a model"
+    command. The answer names the file, or the error and its fix."""
+    from cl_lsp.models import ModelStoreError, parse_target, pull
+
+    try:
+        target = parse_target(spec, quant)
+    except ModelStoreError as error:
+        return {"error": error.message, "fix": error.fix}
+    loop = asyncio.get_running_loop()
+    token = f"cl-lsp/pull/{uuid.uuid4().hex}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception:  # the client refused a token: download without progress
+        token = ""
+    last = [-1]
+
+    def send(value: Any) -> None:
+        if token:
+            loop.call_soon_threadsafe(ls.progress, types.ProgressParams(token, value))
+
+    def progress(done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 0
+        if percent != last[0]:  # at most 101 reports, whatever the chunk size
+            last[0] = percent
+            message = f"{done / 1e6:,.1f} / {total / 1e6:,.1f} MB"
+            send(types.WorkDoneProgressReport(message=message, percentage=percent))
+
+    send(types.WorkDoneProgressBegin(title=f"cl-lsp: pulling {target.label}", percentage=0))
+    try:
+        path = await loop.run_in_executor(None, lambda: pull(target, progress=progress))
+    except ModelStoreError as error:
+        send(types.WorkDoneProgressEnd(message=f"failed: {error.message}"))
+        ls.notify_user(types.MessageType.Error, f"cl-lsp: {error.message} {error.fix or ''}")
+        return {"error": error.message, "fix": error.fix}
+    send(types.WorkDoneProgressEnd(message=f"{target.label}: {path.name}"))
+    log.info("pulled %s into %s", target.label, path)
+    return {"alias": target.label, "path": str(path)}
 
 
 def describe_plan(plan: Plan, tail: int = 400) -> str:
@@ -71,6 +118,13 @@ def register(server: ClLspServer) -> None:
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, document.version)
         return describe_plan(plan)
+
+    @server.command(PULL_MODEL)
+    async def _pull_model(ls: Any, *args: Any) -> dict[str, Any]:
+        if not args or not isinstance(args[0], str) or len(args) > 2:
+            return {"error": "usage: cl-lsp.pullModel(alias[, quant])"}
+        quant = args[1] if len(args) == 2 and isinstance(args[1], str) else None
+        return await pull_model(ls, args[0], quant)
 
     @server.command(DOCUMENT_DIGEST)
     def _document_digest(ls: Any, *args: Any) -> dict[str, Any] | None:

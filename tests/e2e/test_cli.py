@@ -22,7 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cl_lsp", *args],
-        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=ROOT,
     )
 
 
@@ -88,8 +92,13 @@ def test_doctor(env: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:
     good = cli("doctor", "--model", str(tiny_model), "--root", str(tmp_path / "proj"), env=env)
     assert good.returncode == 0, good.stdout + good.stderr
     for expected in (
-        "llama-cpp-python", "threads:", "fill-in-middle: codellama", "rope base 1000000",
-        "1 files, 1 definitions", "timing:", "ok",
+        "llama-cpp-python",
+        "threads:",
+        "fill-in-middle: codellama",
+        "rope base 1000000",
+        "1 files, 1 definitions",
+        "timing:",
+        "ok",
     ):
         assert expected in good.stdout, expected
     bad = tmp_path / "broken.gguf"
@@ -139,7 +148,11 @@ def test_check_dist(tmp_path: Path) -> None:
     env = {**os.environ, "CL_LSP_DIST_DIR": str(tmp_path / "dist"), "PYTHON": sys.executable}
     proc = subprocess.run(
         ["bash", str(ROOT / "packaging" / "check-dist.sh")],
-        capture_output=True, text=True, env=env, timeout=600, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "query files" in proc.stderr and "check-dist: OK" in proc.stderr

@@ -43,9 +43,7 @@ def test_neovim_applies_a_completion(tmp_path: Path, smollm: Path) -> None:
     text = "import os\n\n\ndef read_file(path):\n    with open(path) as f:\n        return \n"
     source.write_text(text)
     # Line 6 (1-based), byte column 15: after "        return ". The embedded model.
-    result = run_nvim(
-        tmp_path, source, 6, 15, CL_LSP_SETTINGS='{"completion": {"maxTokens": 16}}'
-    )
+    result = run_nvim(tmp_path, source, 6, 15, CL_LSP_SETTINGS='{"completion": {"maxTokens": 16}}')
     lines = result.splitlines()
     assert lines[:5] == text.splitlines()[:5]  # nothing else in the buffer changed
     # SmolLM2 (greedy) completes the obvious: `return f.read()` here.

@@ -41,7 +41,11 @@ def _kv(key: str, vtype: int, value: object) -> bytes:
 
 
 def _gguf(
-    kvs: list[bytes], *, version: int = 3, n_tensors: int = 0, n_kv: int | None = None,
+    kvs: list[bytes],
+    *,
+    version: int = 3,
+    n_tensors: int = 0,
+    n_kv: int | None = None,
     tail: bytes = b"",
 ) -> bytes:
     count = len(kvs) if n_kv is None else n_kv
@@ -153,16 +157,52 @@ def test_large_vocab_header(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("tokens", "arch", "family", "stops"),
     [
-        (["<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "x"],
-         "starcoder", "starcoder", (0,)),
-        (["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
-          "<|repo_name|>", "<|file_sep|>", "<|im_end|>"],
-         "qwen2", "qwen", (0, 4, 6, 5, 7)),
-        (["<eos>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|file_separator|>",
-          "<end_of_turn>"],
-         "gemma", "codegemma", (4, 0, 5)),
-        (["<｜end▁of▁sentence｜>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>"],
-         "llama", "deepseek", (4, 0)),
+        (
+            ["<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "x"],
+            "starcoder",
+            "starcoder",
+            (0,),
+        ),
+        (
+            [
+                "<|endoftext|>",
+                "<|fim_prefix|>",
+                "<|fim_middle|>",
+                "<|fim_suffix|>",
+                "<|fim_pad|>",
+                "<|repo_name|>",
+                "<|file_sep|>",
+                "<|im_end|>",
+            ],
+            "qwen2",
+            "qwen",
+            (0, 4, 6, 5, 7),
+        ),
+        (
+            [
+                "<eos>",
+                "<|fim_prefix|>",
+                "<|fim_middle|>",
+                "<|fim_suffix|>",
+                "<|file_separator|>",
+                "<end_of_turn>",
+            ],
+            "gemma",
+            "codegemma",
+            (4, 0, 5),
+        ),
+        (
+            [
+                "<｜end▁of▁sentence｜>",
+                "<｜fim▁begin｜>",
+                "<｜fim▁hole｜>",
+                "<｜fim▁end｜>",
+                "<|EOT|>",
+            ],
+            "llama",
+            "deepseek",
+            (4, 0),
+        ),
         (["</s>", "<PRE>", "<SUF>", "<MID>", "<EOT>"], "llama", "codellama", (4, 0)),
         (["<|endoftext|>", "<|im_start|>", "<|im_end|>", "a"], "llama", None, (0, 2)),
     ],
@@ -186,7 +226,11 @@ def test_deepseek_token_roles(tmp_path: Path) -> None:
 def test_fim_keys_without_known_texts(tmp_path: Path) -> None:
     tokens = ["</s>", "[P]", "[S]", "[M]", "x"]
     path = _vocab_file(
-        tmp_path, tokens, fim_pre_token_id=1, fim_suf_token_id=2, fim_mid_token_id=3,
+        tmp_path,
+        tokens,
+        fim_pre_token_id=1,
+        fim_suf_token_id=2,
+        fim_mid_token_id=3,
     )
     info = read_model_info(path)
     assert (info.fim.pre, info.fim.suf, info.fim.mid) == (1, 2, 3)
@@ -266,8 +310,12 @@ def test_wrong_magic(tmp_path: Path, head: bytes, match: str) -> None:
 
 @pytest.mark.parametrize(
     ("version", "match"),
-    [(99, "version 99 is not supported"), (1, "version 1 is obsolete"),
-     (0x03000000, "big-endian"), (0, "version 0")],
+    [
+        (99, "version 99 is not supported"),
+        (1, "version 1 is obsolete"),
+        (0x03000000, "big-endian"),
+        (0, "version 0"),
+    ],
 )
 def test_unsupported_version(tmp_path: Path, version: int, match: str) -> None:
     path = tmp_path / "v.gguf"
@@ -284,22 +332,32 @@ FORGED: dict[str, tuple[bytes, str]] = {
     "kvs that cannot fit": (_gguf([], n_kv=50_000) + bytes(64), "cannot fit"),
     "tensors that cannot fit": (_gguf([], n_tensors=500_000, n_kv=0) + bytes(64), "cannot fit"),
     "2^60 key length": (_gguf([struct.pack("<Q", 2**60)], n_kv=1) + bytes(64), "truncated"),
-    "2^60 string value": (
-        _gguf([_KEY + struct.pack("<Q", 2**60) + bytes(64)]), "truncated"),
+    "2^60 string value": (_gguf([_KEY + struct.pack("<Q", 2**60) + bytes(64)]), "truncated"),
     "huge string that fits": (
-        _gguf([_KEY + struct.pack("<Q", 2**60)], n_kv=1, tail=bytes(64)), "truncated"),
+        _gguf([_KEY + struct.pack("<Q", 2**60)], n_kv=1, tail=bytes(64)),
+        "truncated",
+    ),
     "2^60 array items": (
-        _gguf([_ARRAY_HEAD + struct.pack("<IQ", STR, 2**60) + bytes(64)]), "2^60|items|truncated"),
+        _gguf([_ARRAY_HEAD + struct.pack("<IQ", STR, 2**60) + bytes(64)]),
+        "2^60|items|truncated",
+    ),
     "array of 2^40 u8 past end": (
-        _gguf([_ARRAY_HEAD + struct.pack("<IQ", U8, 2**40) + bytes(64)]), "items|truncated"),
-    "nested array": (
-        _gguf([_ARRAY_HEAD + struct.pack("<IQ", ARR, 1) + bytes(64)]), "nested array"),
+        _gguf([_ARRAY_HEAD + struct.pack("<IQ", U8, 2**40) + bytes(64)]),
+        "items|truncated",
+    ),
+    "nested array": (_gguf([_ARRAY_HEAD + struct.pack("<IQ", ARR, 1) + bytes(64)]), "nested array"),
     "unknown value type": (
-        _gguf([_s("general.x") + struct.pack("<I", 77) + bytes(64)]), "unknown value type 77"),
+        _gguf([_s("general.x") + struct.pack("<I", 77) + bytes(64)]),
+        "unknown value type 77",
+    ),
     "unknown array type": (
-        _gguf([_ARRAY_HEAD + struct.pack("<IQ", 42, 1) + bytes(64)]), "unknown element type 42"),
+        _gguf([_ARRAY_HEAD + struct.pack("<IQ", 42, 1) + bytes(64)]),
+        "unknown element type 42",
+    ),
     "duplicate key": (
-        _gguf([_kv("general.name", STR, "a"), _kv("general.name", STR, "b")]), "duplicate key"),
+        _gguf([_kv("general.name", STR, "a"), _kv("general.name", STR, "b")]),
+        "duplicate key",
+    ),
     "bad alignment": (_gguf([_kv("general.alignment", U32, 3)]), "power of two"),
 }
 
@@ -311,14 +369,16 @@ def _tensor_file(n_dims: int, dims: tuple[int, ...], ttype: int, offset: int, da
     return header + bytes(-len(header) % 32) + bytes(data)
 
 
-FORGED.update({
-    "tensor n_dims 99": (_tensor_file(99, (4,), 0, 0, 64), "99 dimensions"),
-    "tensor unknown type": (_tensor_file(1, (4,), 200, 0, 64), "unknown ggml type 200"),
-    "tensor offset past end": (_tensor_file(1, (4,), 0, 2**40, 64), "truncated: tensor 't'"),
-    "tensor 2^62 elements": (_tensor_file(2, (2**31, 2**31), 0, 0, 64), "too many elements"),
-    "tensor data cut short": (_tensor_file(1, (64,), 0, 0, 100), "ends at byte"),
-    "tensor misaligned": (_tensor_file(1, (4,), 0, 4, 64), "aligned"),
-})
+FORGED.update(
+    {
+        "tensor n_dims 99": (_tensor_file(99, (4,), 0, 0, 64), "99 dimensions"),
+        "tensor unknown type": (_tensor_file(1, (4,), 200, 0, 64), "unknown ggml type 200"),
+        "tensor offset past end": (_tensor_file(1, (4,), 0, 2**40, 64), "truncated: tensor 't'"),
+        "tensor 2^62 elements": (_tensor_file(2, (2**31, 2**31), 0, 0, 64), "too many elements"),
+        "tensor data cut short": (_tensor_file(1, (64,), 0, 0, 100), "ends at byte"),
+        "tensor misaligned": (_tensor_file(1, (4,), 0, 4, 64), "aligned"),
+    }
+)
 
 
 @pytest.mark.parametrize("case", sorted(FORGED))

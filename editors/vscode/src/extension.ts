@@ -702,12 +702,29 @@ async function pullModel(): Promise<void> {
 	if (!alias) {
 		return;
 	}
+	const running = client;
+	if (running && running.state === State.Running) {
+		// The server downloads it and reports $/progress, which the client shows.
+		const answer = (await running.sendRequest(ExecuteCommandRequest.type, {
+			command: 'cl-lsp.pullModel',
+			arguments: [alias.trim()],
+		})) as { path?: string; error?: string; fix?: string } | null;
+		if (!answer || answer.error || !answer.path) {
+			void vscode.window.showErrorMessage(`cl-lsp: ${answer?.error ?? 'the pull failed'} ${answer?.fix ?? ''}`);
+			return;
+		}
+		const choice = await vscode.window.showInformationMessage(`cl-lsp: downloaded ${answer.path}`, 'Use this model');
+		if (choice === 'Use this model') {
+			await vscode.workspace.getConfiguration(SECTION).update('modelPath', answer.path, vscode.ConfigurationTarget.Global);
+		}
+		return;
+	}
 	const exe = resolveServerPath(settings);
 	if (!exe) {
 		void vscode.window.showErrorMessage('cl-lsp: the `cl-lsp` executable was not found. Set cl-lsp.serverPath.');
 		return;
 	}
-	// Run the executable directly (no shell): nothing in the alias or path is interpreted.
+	// No server running: run the executable directly (no shell): nothing in the alias or path is interpreted.
 	const terminal = vscode.window.createTerminal({
 		name: `cl-lsp model pull ${alias.trim()}`,
 		shellPath: exe,
