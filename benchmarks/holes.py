@@ -591,7 +591,8 @@ def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
     if model == "tiny":
         from cl_lsp.testing.tiny_model import cached_tiny_codellama
 
-        settings.model.path = str(cached_tiny_codellama())
+        cache = os.environ.get("CL_LSP_TEST_MODELS", Path.home() / ".cache/cl-lsp/test-models")
+        settings.model.path = str(cached_tiny_codellama(Path(cache)))
     elif model != "smollm":
         settings.model.path = model
     engine, _ = load_engine(settings.model)

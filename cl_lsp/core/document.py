@@ -186,6 +186,7 @@ class Document:
         """The syntax tree of `text` if it is still this document's text, else None.
 
         Callers hold a snapshot of the text; a tree for a newer version would not match it.
+        The tree returned is the caller's own: later edits do not touch it.
         """
         if self.language is None:
             return None
@@ -205,7 +206,9 @@ class Document:
                     else self._parser.parse(source)
                 )
                 self._tree_current = True
-            return self._tree
+            # A copy (cheap: shared, reference-counted nodes): the caller reads it on
+            # another thread while the next didChange edits ours in place.
+            return self._tree.copy() if self._tree is not None else None
 
 
 class DocumentStore:
