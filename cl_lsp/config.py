@@ -26,6 +26,8 @@ class ModelSettings:
     n_batch: int = 256  # prefill batch; cancellation is checked between batches
     n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
     kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
+    # One saved KV state for going back (a cursor jump and return): RAM it may take, 0: off
+    kv_snapshot_mb: int = 2048
     alias: str | None = None  # a downloaded `cl-lsp model pull` alias, e.g. "codellama-7b[:Q5_K_M]"
     backend: str = "local"  # "local" (llama.cpp in-process) | "remote" (OpenAI-compatible server)
     endpoint: str | None = None  # remote: base URL, e.g. "http://127.0.0.1:8080" (no /v1)

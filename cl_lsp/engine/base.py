@@ -76,6 +76,8 @@ class EngineStats:
     generated_tokens: int = 0
     prefill_s: float = 0.0
     generate_s: float = 0.0
+    snapshot_saves: int = 0  # KV states saved before a prompt discarded them
+    snapshot_restores: int = 0  # prompts served from a saved KV state
     max_queue: int = 0  # the most jobs ever waiting (cancelled ones are dropped at once)
     # Token healing: requests whose prompt ended mid-token and was backed off.
     healed: int = 0

@@ -34,10 +34,24 @@ from cl_lsp.engine.base import (
 log = logging.getLogger(__name__)
 
 
+# KV snapshots (see LlamaEngine._prefill): save the state before a request throws away at
+# least this many evaluated tokens; restore it when it shares this many more with a prompt.
+_SNAPSHOT_MIN_LOST = 256
+_SNAPSHOT_MIN_GAIN = 128
+
 # Prefill batch sizing (see LlamaEngine._batch_size).
 _BATCH_S = 0.12
 _MIN_BATCH = 16
 _FIRST_BATCH = 64
+
+
+@dataclass
+class _Snapshot:
+    """The KV cells of sequence 0 for `tokens`, as llama.cpp serialized them."""
+
+    tokens: list[int]
+    data: Any  # ctypes uint8 array
+    size: int
 
 
 @dataclass
@@ -93,6 +107,8 @@ class LlamaEngine:
         self._stop_ids = frozenset(stop_ids) | self._eog_ids()
         self._n_batch = settings.n_batch
         self._kv_reuse = settings.kv_reuse
+        self._snapshot_bytes = max(0, settings.kv_snapshot_mb) << 20 if settings.kv_reuse else 0
+        self._snapshot: _Snapshot | None = None
         self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
@@ -294,6 +310,8 @@ class LlamaEngine:
         # Keep the common prefix; at least the last prompt token is evaluated for its logits
         # (a warm-up needs no logits: it may keep everything).
         common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
+        if self._snapshot_bytes:
+            common = self._use_snapshot(ids, common)
         keep = min(common, len(ids) if request.warm else len(ids) - 1)
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
@@ -310,6 +328,58 @@ class LlamaEngine:
             self._evaluated.extend(batch)
             start += len(batch)
         return keep, True
+
+    # -- KV snapshots: a second place to come back to ------------------------------------
+    def _use_snapshot(self, ids: list[int], common: int) -> int:
+        """Typing somewhere else (a cursor jump, a request for another file) throws away
+        the KV cache of where the user was; they usually come back. Save that state before
+        it is lost, and restore it when a prompt shares much more with it than with the
+        current one (a memcpy instead of a prefill of thousands of tokens)."""
+        snapshot = self._snapshot
+        if snapshot is not None:
+            gain = common_prefix_length(snapshot.tokens, ids) - common
+            if gain >= _SNAPSHOT_MIN_GAIN:
+                # Swap: the current place may recur too (a fresh buffer: the snapshot's
+                # own is about to be read).
+                current = self._save_state(common, reuse_buffer=False)
+                if self._load_state(snapshot):
+                    self._snapshot = current
+                    self._stats.snapshot_restores += 1
+                    return common + gain
+                self._snapshot = None
+                self._evaluated.clear()  # the cache is in an unknown state: start over
+                self._llm.n_tokens = 0
+                return 0
+        if len(self._evaluated) - common >= _SNAPSHOT_MIN_LOST:
+            self._snapshot = self._save_state(common, reuse_buffer=True) or self._snapshot
+        return common
+
+    def _save_state(self, common: int, reuse_buffer: bool) -> _Snapshot | None:
+        if len(self._evaluated) - common < _SNAPSHOT_MIN_LOST:
+            return None  # nothing worth keeping beyond what the new prompt keeps anyway
+        lib, ctx = self._llama_cpp, self._llm.ctx
+        size = int(lib.llama_state_seq_get_size(ctx, 0))
+        if size <= 0 or size > self._snapshot_bytes:
+            return None
+        old = self._snapshot if reuse_buffer else None
+        data = old.data if old is not None and len(old.data) >= size else (ctypes.c_uint8 * size)()
+        if old is not None and data is old.data:
+            self._snapshot = None  # its buffer now holds the new state
+        written = int(lib.llama_state_seq_get_data(ctx, data, size, 0))
+        if written <= 0:
+            return None
+        self._stats.snapshot_saves += 1
+        return _Snapshot(list(self._evaluated), data, written)
+
+    def _load_state(self, snapshot: _Snapshot) -> bool:
+        lib = self._llama_cpp
+        if int(lib.llama_state_seq_set_data(self._llm.ctx, snapshot.data, snapshot.size, 0)) <= 0:
+            log.warning("restoring a KV snapshot failed; evaluating the prompt afresh")
+            return False
+        self._evaluated = list(snapshot.tokens)
+        self._llm.n_tokens = len(snapshot.tokens)
+        self._llm.input_ids[: len(snapshot.tokens)] = snapshot.tokens
+        return True
 
     def _batch_size(self) -> int:
         """Prefill batches sized to take about _BATCH_S on this machine, so a newer

@@ -249,3 +249,33 @@ def test_service_heals_and_keeps_context_sticky(
     # Another document never sees this one's context.
     service.plan(CompletionRequest(text, cursor, "b.py", key="other"))
     assert len(built) == 3
+
+
+def test_kv_snapshot_brings_back_the_place_the_user_left(tiny_model: Path) -> None:
+    """Typing elsewhere (a long, different prompt) and coming back restores the saved KV
+    state instead of prefilling again, and the answer is the one a fresh prefill gives."""
+    settings = ModelSettings(path=str(tiny_model), n_ctx=2048, n_batch=64)
+    here = load_engine(settings)[0]
+    fresh = load_engine(ModelSettings(path=str(tiny_model), n_ctx=2048, kv_reuse=False))[0]
+    try:
+        enc = here.tokenize
+        home = [BOS, PRE] + enc("def home(x):\n    return x * 2\n" * 40) + [SUF, MID]
+        away = [BOS, PRE] + enc("class Away:\n    value = 'elsewhere'\n" * 40) + [SUF, MID]
+        back = home[:-2] + enc("\nprint(") + [SUF, MID]
+        stops = frozenset({EOT})
+        run(here, home, max_tokens=4, stop_ids=stops)
+        run(here, away, max_tokens=4, stop_ids=stops)  # throws away `home`: saved first
+        assert here.stats.snapshot_saves == 1
+        result = run(here, back, max_tokens=8, stop_ids=stops)
+        assert here.stats.snapshot_restores == 1
+        shared = common_prefix_length(home, back)
+        assert result.reused_tokens >= shared  # type: ignore[attr-defined]
+        expected = run(fresh, back, max_tokens=8, stop_ids=stops)
+        assert result.tokens == expected.tokens  # type: ignore[attr-defined]
+        # ... and `away` was swapped into the snapshot: going there again is cheap too.
+        again = run(here, away + enc("x"), max_tokens=2, stop_ids=stops)
+        assert again.reused_tokens >= len(away) - 1  # type: ignore[attr-defined]
+        assert here.stats.snapshot_restores == 2
+    finally:
+        here.close()
+        fresh.close()
