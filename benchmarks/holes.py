@@ -601,7 +601,7 @@ def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
     def complete(prefix: str, suffix: str) -> str:
         text = prefix + suffix
         plan = service.plan(CompletionRequest(text, len(prefix), rel_path="hole"))
-        if plan.prompt is None:
+        if plan.prompt is None or not plan.prompt.ids:
             return ""
         request = GenerationRequest(
             ids=plan.prompt.ids,

@@ -244,8 +244,8 @@ class CompletionService:
 
     def start(self, request: CompletionRequest, plan: Plan) -> Future[GenerationResult] | None:
         """Submit the planned prompt to the engine; None when there is nothing to run."""
-        if plan.prompt is None or plan.window is None:
-            return None
+        if plan.prompt is None or plan.window is None or not plan.prompt.ids:
+            return None  # e.g. a prefix-only model (no BOS) at the very start of a file
         guard = StreamGuard(
             plan.window.prefix,
             plan.window.suffix,
@@ -269,7 +269,7 @@ class CompletionService:
     def warm(self, plan: Plan) -> Future[GenerationResult] | None:
         """Prefill the planned prompt with no generation, at the lowest priority: any real
         request cancels it, and what it evaluated stays in the KV cache for the next one."""
-        if plan.prompt is None or not self.settings.completion.warm:
+        if plan.prompt is None or not plan.prompt.ids or not self.settings.completion.warm:
             return None
         return self.engine.submit(
             GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True, key=None)
@@ -331,6 +331,7 @@ class CompletionService:
             plan.shape,
             plan.language,
             max_lines=self.settings.completion.max_lines,
+            tree=request.tree,  # the document's own: saves the syntax guard a full parse
         )
         return Completion(cleaned.text, cleaned.replace_suffix_chars, plan, result.text, result)
 

@@ -279,3 +279,20 @@ def test_kv_snapshot_brings_back_the_place_the_user_left(tiny_model: Path) -> No
     finally:
         here.close()
         fresh.close()
+
+
+def test_prefix_only_model_at_the_start_of_a_file_is_no_request(smollm: Path) -> None:
+    """SmolLM2 adds no BOS, so an empty prefix is an empty prompt: no suggestion, no error
+    (found by benchmarks/holes.py cutting a hole at offset 0)."""
+    from cl_lsp.config import Settings
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    settings = Settings(model=ModelSettings(path=str(smollm), n_ctx=512))
+    engine = load_engine(settings.model)[0]
+    try:
+        service = CompletionService(engine, settings, None)
+        completion = service.complete(CompletionRequest("\nprint('hi')\n", 0, "a.py"))
+        assert completion.text == "" and completion.result is None
+        assert engine.stats.requests == 0
+    finally:
+        engine.close()
