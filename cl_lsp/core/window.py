@@ -60,8 +60,11 @@ def fim_window(
         cut = text.find("\n", offset - max_prefix_chars)
         prefix_start = cut + 1 if 0 <= cut < offset else offset - max_prefix_chars
 
-    # Round the last suffix line down to a chunk boundary (at least one line of suffix).
-    last = max(line + 1, (line + max_suffix_lines) // chunk * chunk)
+    # The suffix is the next lines after the cursor, counted from the cursor: typing (a
+    # newline included) leaves the text after the cursor as it was, so the suffix stays
+    # byte-identical and a suffix-first prompt keeps its whole KV cache. (Rounding its end
+    # to absolute line numbers would drop a line from it at every Enter.)
+    last = line + max(1, max_suffix_lines)
     suffix_end = starts[last] if last < len(starts) else len(text)
     if suffix_end - offset > max_suffix_chars:
         cut = text.rfind("\n", offset, offset + max_suffix_chars)

@@ -44,3 +44,15 @@ def test_character_caps_cut_at_line_boundaries() -> None:
 def test_offset_is_clamped() -> None:
     window = fim_window("abc", 99)
     assert window.prefix == "abc" and window.suffix == ""
+
+
+def test_enter_leaves_the_suffix_as_it_was() -> None:
+    # Suffix-first prompts start with the suffix: if Enter changed it, every newline would
+    # cost a prefill of the whole prompt (the typing replay showed exactly that).
+    text = make(1000)
+    offset = text.index("line 500\n") + len("line 500")
+    first = fim_window(text, offset, max_suffix_lines=40)
+    for typed in ("\n", "\n    x = 1\n", "\n" * 40):
+        after = text[:offset] + typed + text[offset:]
+        second = fim_window(after, offset + len(typed), max_suffix_lines=40)
+        assert second.suffix == first.suffix, typed
