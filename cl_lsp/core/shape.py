@@ -58,6 +58,10 @@ COMMENT_TYPES = frozenset(
     {"comment", "line_comment", "block_comment", "doc_comment", "html_comment"}
 )
 # Code islands inside strings: `${...}`, f"{...}", $(...) are code again.
+# Languages whose blocks open with `{` at the end of a line.
+BRACE_BLOCK_LANGUAGES = frozenset(
+    {"javascript", "typescript", "tsx", "java", "c", "cpp", "c_sharp", "php", "go", "rust"}
+)
 # Without a kept tree, parse at most this much of a document (see _literal_at).
 MAX_PARSE_CHARS = 400_000
 CODE_ISLAND_TYPES = frozenset(
@@ -100,8 +104,27 @@ def decide_shape(
     if after.strip():
         return ShapeDecision(Shape.LINE, "text-after-cursor")
     if before.strip():
+        if _opens_block(before, language) and not _has_body(text, end, before):
+            # `def f(x):|` or `if (x) {|`: what comes is the body, on the next lines.
+            return ShapeDecision(Shape.BLOCK, "block-opener")
         return ShapeDecision(Shape.LINE, "end-of-line")
     return ShapeDecision(Shape.BLOCK, "empty-line")
+
+
+def _opens_block(before: str, language: str | None) -> bool:
+    last = before.rstrip()[-1:]
+    if language == "python":
+        return last == ":"
+    return last == "{" and language in BRACE_BLOCK_LANGUAGES
+
+
+def _has_body(text: str, line_end: int, before: str) -> bool:
+    """Whether the next non-blank line is indented deeper than the cursor's line."""
+    indent = len(before) - len(before.lstrip())
+    for line in text[line_end:].split("\n", 64)[1:64]:
+        if line.strip():
+            return len(line) - len(line.lstrip()) > indent
+    return False
 
 
 def _inside_literal(kind: str, after: str) -> ShapeDecision:

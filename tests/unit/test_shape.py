@@ -163,3 +163,31 @@ def test_huge_document_without_a_tree_still_sees_the_string_at_the_cursor() -> N
 def test_one_enormous_line_is_treated_as_code() -> None:
     text = "x = [" + "1, " * 300_000
     assert decide_shape(text, len(text), "python").shape is Shape.LINE
+
+
+@pytest.mark.parametrize(
+    ("source", "language"),
+    [
+        ("def add(a, b):|\n\nprint(add(1, 2))\n", "python"),
+        ("class A:\n    def f(self):|\n\n    def g(self):\n        pass\n", "python"),
+        ("int add(int a, int b) {|\n}\n", "c"),
+        ("function f(x) {|\n", "javascript"),
+        ("fn main() {|\n}\n", "rust"),
+    ],
+)
+def test_after_a_block_opener_the_body_comes(source: str, language: str) -> None:
+    assert shape_at(source, language) == ShapeDecision(Shape.BLOCK, "block-opener")
+
+
+@pytest.mark.parametrize(
+    ("source", "language"),
+    [
+        ("def add(a, b):|\n    return a + b\n", "python"),  # the body is there already
+        ("x = {|\n", "python"),  # a dict, not a block
+        ('s = "a:"|\n', "python"),
+        ("if (x) {|\n    y();\n}\n", "c"),
+        ("echo {|\n", "bash"),
+    ],
+)
+def test_not_a_block_opener(source: str, language: str) -> None:
+    assert shape_at(source, language).reason == "end-of-line"
