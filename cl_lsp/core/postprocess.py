@@ -605,11 +605,28 @@ def guard_window(tree: ts.Tree, cursor: int, limit: int) -> tuple[int, int]:
         node = inner
 
 
+def _window_text(prefix: str, suffix: str, half: int) -> tuple[str, str]:
+    """At most `half` characters each side of the cursor, cut at line boundaries when a
+    line boundary is in reach."""
+    if len(prefix) > half:
+        cut = len(prefix) - half
+        newline = prefix.find("\n", cut)
+        prefix = prefix[newline + 1 :] if newline >= 0 else prefix[cut:]
+    if len(suffix) > half:
+        newline = suffix.rfind("\n", 0, half)
+        suffix = suffix[: newline + 1] if newline >= 0 else suffix[:half]
+    return prefix, suffix
+
+
 class _Reparser:
     """Parses prefix + candidate + suffix incrementally against the cursor document."""
 
     def __init__(self, prefix: str, suffix: str, language: str, tree: ts.Tree | None) -> None:
         self.parser = new_parser(language)
+        if tree is None and len(prefix) + len(suffix) > GUARD_FULL_BYTES:
+            # A huge document with no kept tree: parsing all of it for every answer took
+            # seconds and a gigabyte (a 5 MB line). Judge the completion in a window.
+            prefix, suffix = _window_text(prefix, suffix, GUARD_WINDOW_BYTES // 2)
         self.suffix = suffix
         self.head = prefix.encode("utf-8")
         self.tail = suffix.encode("utf-8")

@@ -528,3 +528,25 @@ def test_stream_then_clean_equals_clean() -> None:
     assert clean(streamed, prefix, suffix, Shape.BLOCK, "python") == clean(
         raw, prefix, suffix, Shape.BLOCK, "python"
     )
+
+
+def test_syntax_guard_without_a_tree_parses_a_window_of_a_huge_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 10 MB document has no kept tree: parsing all of it per answer took seconds.
+    parsed: list[int] = []
+    plain = pp.new_parser
+
+    class Recording:
+        def __init__(self, language: str) -> None:
+            self.parser = plain(language)
+
+        def parse(self, source: bytes, *args: object) -> object:
+            parsed.append(len(source))
+            return self.parser.parse(source, *args)
+
+    monkeypatch.setattr(pp, "new_parser", Recording)
+    big = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300_000))
+    result = clean("1\n", big + "y = ", "\nprint(y)\n", Shape.LINE, "python")
+    assert result.text == "1"
+    assert parsed and max(parsed) <= pp.GUARD_WINDOW_BYTES + 100, parsed
