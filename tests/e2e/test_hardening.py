@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest_asyncio
 
+from tests.conftest import record_parses
 from tests.e2e.asyncrpc import AsyncRaw, position_of, rss_kb
 from tests.e2e.storm import run_storm
 
@@ -188,18 +189,7 @@ async def test_workspace_of_5000_files(raw: Start, tmp_path: Path, tiny_model: P
 def test_shape_decision_does_not_parse_a_whole_huge_document(monkeypatch: Any) -> None:
     from cl_lsp.core import shape
 
-    parsed: list[int] = []
-    plain = shape.new_parser
-
-    class Recording:
-        def __init__(self, language: str) -> None:
-            self.parser = plain(language)
-
-        def parse(self, source: bytes, *args: Any) -> Any:
-            parsed.append(len(source))
-            return self.parser.parse(source, *args)
-
-    monkeypatch.setattr(shape, "new_parser", Recording)
+    parsed = record_parses(monkeypatch, shape)
     text = big_python(10 * 1024 * 1024)
     shape.decide_shape(text, len(text), "python")
     assert max(parsed, default=0) <= 1_000_000, parsed

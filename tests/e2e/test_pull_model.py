@@ -3,25 +3,19 @@ with $/progress, and a bad alias is a clear error, not a crash."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
 from tests.e2e.conftest import Starter
-from tests.unit.test_models import ALIAS_KEY, FakeHub
+from tests.unit.test_models import ALIAS_KEY, FakeHub, serve_hub
 
 
 @pytest.fixture
-def hub(tiny_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
-    pytest.importorskip("huggingface_hub")
-    fake = FakeHub({ALIAS_KEY: tiny_model.read_bytes()})
-    # The server inherits the environment: the fake hub and a private model store.
-    monkeypatch.setenv("HF_ENDPOINT", fake.url)
-    monkeypatch.setenv("CL_LSP_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+def hub(tiny_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    fake = serve_hub({ALIAS_KEY: tiny_model.read_bytes()}, monkeypatch, tmp_path / "models")
     yield fake
     fake.close()
 

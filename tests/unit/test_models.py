@@ -117,15 +117,23 @@ def payload(tiny_model: Path) -> bytes:
     return tiny_model.read_bytes()  # a real GGUF, so the loader can check the result
 
 
-@pytest.fixture
-def hub(payload: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+def serve_hub(files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, models: Path) -> FakeHub:
+    """A stand-in hub on localhost, and the environment (inherited by servers started
+    from the test) pointing downloads at it and at a private model store."""
     pytest.importorskip("huggingface_hub")
-    fake = FakeHub({ALIAS_KEY: payload, "someone/tiny-GGUF/tiny.gguf": payload[:5000]})
+    fake = FakeHub(files)
     monkeypatch.setenv("HF_ENDPOINT", fake.url)
-    monkeypatch.setenv("CL_LSP_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CL_LSP_MODELS_DIR", str(models))
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    return fake
+
+
+@pytest.fixture
+def hub(payload: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHub]:
+    files = {ALIAS_KEY: payload, "someone/tiny-GGUF/tiny.gguf": payload[:5000]}
+    fake = serve_hub(files, monkeypatch, tmp_path / "models")
     yield fake
     fake.close()
 

@@ -8,6 +8,7 @@ from cl_lsp.core import postprocess as pp
 from cl_lsp.core.languages import new_parser
 from cl_lsp.core.postprocess import BracketContext, Cleaned, StreamGuard, clean
 from cl_lsp.core.shape import Shape, decide_shape
+from tests.conftest import record_parses
 
 
 def split(marked: str) -> tuple[str, str]:
@@ -534,18 +535,7 @@ def test_syntax_guard_without_a_tree_parses_a_window_of_a_huge_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A 10 MB document has no kept tree: parsing all of it per answer took seconds.
-    parsed: list[int] = []
-    plain = pp.new_parser
-
-    class Recording:
-        def __init__(self, language: str) -> None:
-            self.parser = plain(language)
-
-        def parse(self, source: bytes, *args: object) -> object:
-            parsed.append(len(source))
-            return self.parser.parse(source, *args)
-
-    monkeypatch.setattr(pp, "new_parser", Recording)
+    parsed = record_parses(monkeypatch, pp)
     big = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300_000))
     result = clean("1\n", big + "y = ", "\nprint(y)\n", Shape.LINE, "python")
     assert result.text == "1"
