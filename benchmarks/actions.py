@@ -351,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--parser-hints",
-        action="store_true",
-        help="also try tree-sitter's MISSING-token insertion (a guess; off in the server)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when the model's fixes fail verification, try tree-sitter's missing-token "
+        "insertion, as the server does (completion.fix_parser_hints)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/actions.json")
     args = parser.parse_args(argv)

@@ -49,6 +49,9 @@ class CompletionSettings:
     syntax_diagnostics: bool = True  # publish tree-sitter syntax errors (code actions fix them)
     diagnostics_delay_ms: int = 750  # debounce for syntax diagnostics while typing
     docstring_params: bool = True  # docstrings describe parameters and return values too
+    # When no model rewrite passes verification: tree-sitter's missing-token insertion
+    # (a ':' or ')' the parser says is missing), verified the same way.
+    fix_parser_hints: bool = True
     prefill_limit_ms: int = 0  # prefill cap (0: time_limit_ms); the KV kept so far is reused
     token_healing: bool = True  # SPM/prefix prompts ending mid-token: back off and re-spell
     cache: bool = True  # typed-through answers and an LRU of recent completions, no model

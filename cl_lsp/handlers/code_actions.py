@@ -269,6 +269,7 @@ async def _fix_actions(
                 syntax: bool = syntax,
                 cancel: threading.Event = cancel,
                 rel_path: str = rel_path,
+                hints: bool = ls.settings.completion.fix_parser_hints,
             ) -> FixResult:
                 return service.fix(
                     text,
@@ -279,6 +280,7 @@ async def _fix_actions(
                     rel_path=rel_path,
                     cancel=cancel,
                     syntax=syntax,
+                    parser_hints=hints,
                 )
 
             result = await _run(state, cancel, work)

@@ -186,7 +186,9 @@ async def test_eager_edits_for_clients_without_resolve_support(
 async def test_noisy_fix_is_rejected_never_offered(
     lsp: Starter, tmp_path: Path, tiny_model: Path
 ) -> None:
-    client = await lsp("--model", str(tiny_model), options=TINY)
+    # The random-weight model writes noise; without the parser's fallback nothing passes.
+    options = {**TINY, "completion": {"fixParserHints": False}}
+    client = await lsp("--model", str(tiny_model), options=options)
     await wait_ready(client)
     broken = SOURCE.replace("def add(a, b):", "def add(a, b)")
     uri = open_doc(client, tmp_path / "broken.py", broken)
@@ -197,6 +199,28 @@ async def test_noisy_fix_is_rejected_never_offered(
     assert ours[0].range.start.line == 3
     actions = await actions_at(client, action_params(uri, 3, 5, diagnostics=ours))
     assert not [a for a in actions if a.kind == types.CodeActionKind.QuickFix]
+
+
+async def test_parser_fallback_inserts_the_missing_token_when_the_model_fails(
+    lsp: Starter, tmp_path: Path, tiny_model: Path
+) -> None:
+    # The random-weight model's rewrites all fail verification; tree-sitter knows a ')'
+    # is missing and where, and that repair is verified like any other.
+    client = await lsp("--model", str(tiny_model), options=TINY)
+    await wait_ready(client)
+    good = "function f(x) {\n  if (x > 0) {\n    return x;\n  }\n  return 0;\n}\n"
+    broken = good.replace("if (x > 0) {", "if (x > 0 {")
+    uri = open_doc(client, tmp_path / "broken.js", broken, language="javascript")
+    save(client, uri)
+    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    ours = client.diagnostics[uri]
+    assert ours and ours[0].range.start.line == 1, ours
+    actions = await actions_at(client, action_params(uri, 1, 10, diagnostics=ours))
+    fix = titled(actions, "Fix: ")
+    assert fix.edit is not None and fix.edit.changes is not None
+    (edit,) = fix.edit.changes[uri]
+    assert edit.new_text == ")" and edit.range.start == edit.range.end
+    assert apply_edits(broken, fix.edit, uri) == good
 
 
 async def test_fix_it_with_smollm_is_verified_and_minimal(
