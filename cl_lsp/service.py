@@ -18,6 +18,7 @@ from cl_lsp.config import Settings
 from cl_lsp.core.completion_cache import CompletionCache, Suggestion, prompt_key
 from cl_lsp.core.healing import back_off
 from cl_lsp.core.languages import detect
+from cl_lsp.core.line_encoder import LineEncoder
 from cl_lsp.core.postprocess import Cleaned, StreamGuard, clean
 from cl_lsp.core.prompt import Layout, Prompt, build_prompt, choose_layout
 from cl_lsp.core.retrieval import (
@@ -91,6 +92,8 @@ class CompletionService:
         self.layout = choose_layout(engine.spec, settings.completion.fim_layout)
         # One token-count cache for the life of the service: snippets recur every keystroke.
         self._count_tokens = cached_counter(self._token_count)
+        # Typing changes the last line of the prompt only: keep the ids of the rest.
+        self._encode = LineEncoder(engine.tokenize, engine.spec.sentencepiece_space)
         self.cache = CompletionCache(settings.completion.cache_size)
         self._requested: dict[str, float] = {}  # document key -> last completion request
         # document key -> (rel_path, cursor line, budget, context) of the last context built
@@ -229,7 +232,7 @@ class CompletionService:
         prefix, suffix = window.prefix, window.suffix
         while True:
             prompt = build_prompt(
-                self.engine.spec, self.engine.tokenize, head + prefix, suffix, self.layout
+                self.engine.spec, self._encode, head + prefix, suffix, self.layout
             )
             if len(prompt.ids) <= limit:
                 return prompt
