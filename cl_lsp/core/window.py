@@ -18,24 +18,25 @@ class TextWindow:
     suffix_end: int
 
 
-def _line_starts(text: str) -> list[int]:
-    starts = [0]
-    index = text.find("\n")
-    while index != -1:
-        starts.append(index + 1)
+def _start_of_line_before(text: str, offset: int, lines: int) -> int:
+    """The offset where the line `lines` lines above the one holding `offset` starts."""
+    index = text.rfind("\n", 0, offset)
+    for _ in range(lines):
+        if index == -1:
+            return 0
+        index = text.rfind("\n", 0, index)
+    return index + 1
+
+
+def _start_of_line_after(text: str, offset: int, lines: int) -> int:
+    """The offset where the line `lines` lines below the one holding `offset` starts
+    (the end of the text when there are fewer)."""
+    index = offset - 1
+    for _ in range(lines):
         index = text.find("\n", index + 1)
-    return starts
-
-
-def _line_of(starts: list[int], offset: int) -> int:
-    lo, hi = 0, len(starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+        if index == -1:
+            return len(text)
+    return index + 1
 
 
 def fim_window(
@@ -50,12 +51,13 @@ def fim_window(
 ) -> TextWindow:
     """The prefix/suffix window for a cursor at string offset `offset`."""
     offset = max(0, min(offset, len(text)))
-    starts = _line_starts(text)
-    line = _line_of(starts, offset)
+    # Only the lines inside the window are walked: a keystroke in a 10,000-line file costs
+    # the same as one in a 300-line file.
+    line = text.count("\n", 0, offset)
 
     # Round the first prefix line up to a chunk boundary: the start moves every `chunk` lines.
     first = max(0, -(-(line - max_prefix_lines) // chunk) * chunk)
-    prefix_start = starts[first]
+    prefix_start = _start_of_line_before(text, offset, line - first)
     if offset - prefix_start > max_prefix_chars:
         cut = text.find("\n", offset - max_prefix_chars)
         prefix_start = cut + 1 if 0 <= cut < offset else offset - max_prefix_chars
@@ -64,8 +66,7 @@ def fim_window(
     # newline included) leaves the text after the cursor as it was, so the suffix stays
     # byte-identical and a suffix-first prompt keeps its whole KV cache. (Rounding its end
     # to absolute line numbers would drop a line from it at every Enter.)
-    last = line + max(1, max_suffix_lines)
-    suffix_end = starts[last] if last < len(starts) else len(text)
+    suffix_end = _start_of_line_after(text, offset, max(1, max_suffix_lines))
     if suffix_end - offset > max_suffix_chars:
         cut = text.rfind("\n", offset, offset + max_suffix_chars)
         suffix_end = cut + 1 if cut > offset else offset + max_suffix_chars

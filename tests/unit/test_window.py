@@ -1,5 +1,8 @@
 """The prefix/suffix window keeps its edges stable while the user types."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cl_lsp.core.window import fim_window
 
 
@@ -56,3 +59,30 @@ def test_enter_leaves_the_suffix_as_it_was() -> None:
         after = text[:offset] + typed + text[offset:]
         second = fim_window(after, offset + len(typed), max_suffix_lines=40)
         assert second.suffix == first.suffix, typed
+
+
+def _reference(text: str, offset: int, before: int, after: int, chunk: int) -> tuple[int, int]:
+    """Window edges from a full list of line starts (the simple, slow way)."""
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    line = text.count("\n", 0, offset)
+    first = max(0, -(-(line - before) // chunk) * chunk)
+    last = line + max(1, after)
+    return starts[first], starts[last] if last < len(starts) else len(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet="ab\n", max_size=200),
+    where=st.floats(0, 1),
+    before=st.integers(0, 12),
+    after=st.integers(0, 12),
+    chunk=st.integers(1, 5),
+)
+def test_edges_match_a_reference(
+    text: str, where: float, before: int, after: int, chunk: int
+) -> None:
+    offset = int(where * len(text))
+    window = fim_window(text, offset, max_prefix_lines=before, max_suffix_lines=after, chunk=chunk)
+    assert (window.prefix_start, window.suffix_end) == _reference(
+        text, offset, before, after, chunk
+    )
