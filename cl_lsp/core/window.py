@@ -56,7 +56,7 @@ def fim_window(
     line = text.count("\n", 0, offset)
 
     # Round the first prefix line up to a chunk boundary: the start moves every `chunk` lines.
-    first = max(0, -(-(line - max_prefix_lines) // chunk) * chunk)
+    first = min(line, max(0, -(-(line - max_prefix_lines) // chunk) * chunk))
     prefix_start = _start_of_line_before(text, offset, line - first)
     if offset - prefix_start > max_prefix_chars:
         cut = text.find("\n", offset - max_prefix_chars)

@@ -65,7 +65,7 @@ def _reference(text: str, offset: int, before: int, after: int, chunk: int) -> t
     """Window edges from a full list of line starts (the simple, slow way)."""
     starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     line = text.count("\n", 0, offset)
-    first = max(0, -(-(line - before) // chunk) * chunk)
+    first = min(line, max(0, -(-(line - before) // chunk) * chunk))
     last = line + max(1, after)
     return starts[first], starts[last] if last < len(starts) else len(text)
 
