@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from cl_lsp.core.document import Position
+from cl_lsp.handlers.progress import begin_progress
 from cl_lsp.service import CompletionRequest, Plan
 
 if TYPE_CHECKING:
@@ -35,33 +36,24 @@ async def pull_model(ls: ClLspServer, spec: str, quant: str | None) -> dict[str,
         target = parse_target(spec, quant)
     except ModelStoreError as error:
         return {"error": error.message, "fix": error.fix}
-    loop = asyncio.get_running_loop()
-    token = f"cl-lsp/pull/{uuid.uuid4().hex}"
-    try:
-        await ls.work_done_progress.create_async(token)
-    except Exception:  # the client refused a token: download without progress
-        token = ""
-    last = [-1]
-
-    def send(value: Any) -> None:
-        if token:
-            loop.call_soon_threadsafe(ls.progress, types.ProgressParams(token, value))
+    title = f"cl-lsp: pulling {target.label}"
+    reporter = await begin_progress(ls, f"cl-lsp/pull/{uuid.uuid4().hex}", title)
 
     def progress(done: int, total: int) -> None:
-        percent = int(100 * done / total) if total else 0
-        if percent != last[0]:  # at most 101 reports, whatever the chunk size
-            last[0] = percent
-            message = f"{done / 1e6:,.1f} / {total / 1e6:,.1f} MB"
-            send(types.WorkDoneProgressReport(message=message, percentage=percent))
+        if reporter is not None:
+            percent = int(100 * done / total) if total else 0
+            reporter.report(percent, f"{done / 1e6:,.1f} / {total / 1e6:,.1f} MB")
 
-    send(types.WorkDoneProgressBegin(title=f"cl-lsp: pulling {target.label}", percentage=0))
+    loop = asyncio.get_running_loop()
     try:
         path = await loop.run_in_executor(None, lambda: pull(target, progress=progress))
     except ModelStoreError as error:
-        send(types.WorkDoneProgressEnd(message=f"failed: {error.message}"))
+        if reporter is not None:
+            reporter.end(f"failed: {error.message}")
         ls.notify_user(types.MessageType.Error, f"cl-lsp: {error.message} {error.fix or ''}")
         return {"error": error.message, "fix": error.fix}
-    send(types.WorkDoneProgressEnd(message=f"{target.label}: {path.name}"))
+    if reporter is not None:
+        reporter.end(f"{target.label}: {path.name}")
     log.info("pulled %s into %s", target.label, path)
     return {"alias": target.label, "path": str(path)}
 

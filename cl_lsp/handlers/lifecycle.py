@@ -7,12 +7,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
+from cl_lsp.handlers.progress import WorkProgress, begin_progress
 from cl_lsp.workspace import Workspace, default_cache_dir
 
 if TYPE_CHECKING:
@@ -84,46 +86,17 @@ def _apply_workspace_settings(ls: ClLspServer, values: dict[str, Any]) -> None:
         ls.notify_user(types.MessageType.Warning, f"cl-lsp: {problem}")
 
 
-class ScanProgress:
-    """$/progress for the initial scan, throttled, sent from the event loop."""
+def _scan_report(reporter: WorkProgress) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        reporter.report(int(100 * done / total) if total else 100, f"{done}/{total} files")
 
-    def __init__(self, ls: ClLspServer, token: str) -> None:
-        self.ls = ls
-        self.token = token
-        self.last_percent = -1
-
-    def _send(self, value: Any) -> None:
-        loop = self.ls.loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self.ls.progress, types.ProgressParams(self.token, value))
-
-    def begin(self) -> None:
-        self._send(types.WorkDoneProgressBegin(title="cl-lsp: indexing", percentage=0))
-
-    def report(self, done: int, total: int) -> None:
-        percent = int(100 * done / total) if total else 100
-        if percent != self.last_percent:
-            self.last_percent = percent
-            message = f"{done}/{total} files"
-            self._send(types.WorkDoneProgressReport(message=message, percentage=percent))
-
-    def end(self) -> None:
-        workspace = self.ls.workspace_index
-        stats = workspace.index.stats() if workspace else {}
-        message = f"{stats.get('files', 0)} files, {stats.get('definitions', 0)} definitions"
-        self._send(types.WorkDoneProgressEnd(message=message))
+    return report
 
 
-async def _scan_progress(ls: ClLspServer) -> ScanProgress | None:
-    token = "cl-lsp/index"
-    try:
-        await ls.work_done_progress.create_async(token)
-    except Exception:  # the client refused: index silently
-        log.debug("client refused a progress token")
-        return None
-    reporter = ScanProgress(ls, token)
-    reporter.begin()
-    return reporter
+def _scan_summary(ls: ClLspServer) -> str:
+    workspace = ls.workspace_index
+    stats = workspace.index.stats() if workspace else {}
+    return f"{stats.get('files', 0)} files, {stats.get('definitions', 0)} definitions"
 
 
 def register(server: ClLspServer) -> None:
@@ -167,14 +140,16 @@ def register(server: ClLspServer) -> None:
             return
         caps = ls.client_capabilities
         wants_progress = bool(caps.window and caps.window.work_done_progress)
-        reporter = await _scan_progress(ls) if wants_progress else None
+        reporter = (
+            await begin_progress(ls, "cl-lsp/index", "cl-lsp: indexing") if wants_progress else None
+        )
 
         def scanned() -> None:
             if reporter is not None:
-                reporter.end()
+                reporter.end(_scan_summary(ls))
             ls.publish_status()
 
-        workspace.start_scan(progress=reporter.report if reporter else None, done=scanned)
+        workspace.start_scan(progress=_scan_report(reporter) if reporter else None, done=scanned)
         workspace.watch(lambda message: ls.notify_user(types.MessageType.Warning, message))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
