@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 
 from cl_lsp import __version__
 from cl_lsp.config import Settings, merged
-from cl_lsp.core.document import DocumentStore
+from cl_lsp.core.document import Document, DocumentStore
 from cl_lsp.core.index import is_secret_path
 from cl_lsp.core.shape import Shape
 from cl_lsp.engine.base import Engine, EngineError
@@ -269,6 +269,17 @@ class ClLspServer(LanguageServer):
         # for it yet).
         return rel is None or workspace.index._path_allowed(rel)
 
+    def completion_request(self, document: Document, offset: int) -> CompletionRequest:
+        """A request at `offset` of an open document's current text, keyed by its URI (a
+        newer request for the same document supersedes it)."""
+        return CompletionRequest(
+            text=document.text,
+            offset=offset,
+            rel_path=self.rel_path(document.uri),
+            language_id=document.language_id,
+            key=document.uri,
+        )
+
     def plan(self, request: CompletionRequest, uri: str, version: int) -> Plan:
         """Bring the index up to date with the open buffer, gather edits, plan the prompt."""
         assert self.service is not None
@@ -295,15 +306,14 @@ class ClLspServer(LanguageServer):
 
     def _sync_buffer(self, uri: str, version: int, request: CompletionRequest) -> None:
         """Give the index an open buffer's text (planner thread)."""
-        document = self.documents.get(uri)
         workspace = self.workspace_index
-        if workspace is None or document is None or self._synced.get(uri) == version:
-            return
-        # The tree only if it is still a parse of exactly this text (the document moves on).
-        tree = document.tree_for(request.text)
+        closed = self.documents.get(uri) is None
+        if workspace is None or closed or self._synced.get(uri) == version:
+            return  # no index, closed meanwhile, or already given
         try:
+            # request.tree is the planner's own copy of a parse of exactly request.text.
             workspace.index.update_text(
-                request.rel_path, request.text, request.language_id or "", tree=tree
+                request.rel_path, request.text, request.language_id or "", tree=request.tree
             )
         except Exception:  # an index failure must not take completions down with it
             log.exception("indexing the buffer %s failed", uri)
@@ -348,7 +358,7 @@ def create_server(
     pinned: dict[str, Any] | None = None,
 ) -> ClLspServer:
     """A configured server; no module-level singleton, so tests can build several."""
-    from cl_lsp.handlers import commands, completion, documents, lifecycle
+    from cl_lsp.handlers import code_actions, commands, completion, documents, lifecycle
 
     if load_engine is None:
         from cl_lsp.engine.loader import load_engine as load_from_settings
@@ -368,5 +378,5 @@ def create_server(
     documents.register(server)
     completion.register(server)
     commands.register(server)
-    __import__("cl_lsp.handlers.code_actions", fromlist=["register"]).register(server)
+    code_actions.register(server)
     return server

@@ -19,7 +19,6 @@ from lsprotocol import types
 from cl_lsp.core.completion_cache import Suggestion
 from cl_lsp.core.document import Document, Position
 from cl_lsp.engine.base import Cancelled, GenerationResult
-from cl_lsp.service import CompletionRequest
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -79,13 +78,7 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
     ls.inflight[uri] = task
     version = document.version
     offset = document.offset_at(Position(position.line, position.character), ls.position_encoding)
-    request = CompletionRequest(
-        text=document.text,
-        offset=offset,
-        rel_path=ls.rel_path(uri),
-        language_id=document.language_id,
-        key=uri,
-    )
+    request = ls.completion_request(document, offset)
     service.note_request(uri)
     # The user typed the beginning of the suggestion on screen: the rest, no model.
     typed = service.typed_through(request)

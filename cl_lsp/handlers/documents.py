@@ -17,7 +17,6 @@ from lsprotocol import types
 
 from cl_lsp.core.document import Position
 from cl_lsp.engine.base import EngineError
-from cl_lsp.service import CompletionRequest
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -33,13 +32,7 @@ async def _warm(ls: ClLspServer, uri: str, version: int, offset: int, since: flo
         return
     if document.version != version or service.requested_since(uri, since):
         return
-    request = CompletionRequest(
-        text=document.text,
-        offset=offset,
-        rel_path=ls.rel_path(uri),
-        language_id=document.language_id,
-        key=uri,
-    )
+    request = ls.completion_request(document, offset)
     try:
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, version)
