@@ -294,7 +294,7 @@ class CompletionService:
         if found is not None:
             self.engine.stats.typed_through_hits += 1
             self.engine.stats.cache_hits += 1
-            self.cache.show(request.key, request.text, request.offset, found)
+            self.shown(request, found)
         return found
 
     def recall(self, request: CompletionRequest, plan: Plan) -> Suggestion | None:

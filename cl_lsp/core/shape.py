@@ -57,13 +57,13 @@ STRING_TYPES = frozenset(
 COMMENT_TYPES = frozenset(
     {"comment", "line_comment", "block_comment", "doc_comment", "html_comment"}
 )
-# Code islands inside strings: `${...}`, f"{...}", $(...) are code again.
 # Languages whose blocks open with `{` at the end of a line.
 BRACE_BLOCK_LANGUAGES = frozenset(
     {"javascript", "typescript", "tsx", "java", "c", "cpp", "c_sharp", "php", "go", "rust"}
 )
 # Without a kept tree, parse at most this much of a document (see _literal_at).
 MAX_PARSE_CHARS = 400_000
+# Code islands inside strings: `${...}`, f"{...}", $(...) are code again.
 CODE_ISLAND_TYPES = frozenset(
     {
         "interpolation",
@@ -148,9 +148,9 @@ def _literal_at(
             # seconds and a gigabyte on every keystroke).
             if offset - line_start > MAX_PARSE_CHARS // 2:
                 return None  # one enormous line (minified, data): treat as code
-            cut = max(0, line_start - MAX_PARSE_CHARS // 2)
-            newline = text.find("\n", cut, line_start) if cut else -1
-            slice_start = newline + 1 if newline >= 0 else line_start if cut else 0
+            # From the first line that starts within reach (the cursor's line at worst).
+            cut = line_start - MAX_PARSE_CHARS // 2
+            slice_start = 0 if cut <= 0 else text.find("\n", cut, line_start) + 1 or line_start
             slice_end = min(line_bounds(text, offset)[1], offset + MAX_PARSE_CHARS // 2)
             text, offset, line_start = (
                 text[slice_start:slice_end],

@@ -350,8 +350,8 @@ class LlamaEngine:
                 self._evaluated.clear()  # the cache is in an unknown state: start over
                 self._llm.n_tokens = 0
                 return 0
-        if len(self._evaluated) - common >= _SNAPSHOT_MIN_LOST:
-            self._snapshot = self._save_state(common, reuse_buffer=True) or self._snapshot
+        # Saved only when this prompt throws away enough (_save_state checks).
+        self._snapshot = self._save_state(common, reuse_buffer=True) or self._snapshot
         return common
 
     def _save_state(self, common: int, reuse_buffer: bool) -> _Snapshot | None:
