@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from cl_lsp.engine.base import (
     GenerationRequest,
     GenerationResult,
 )
+from cl_lsp.engine.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,6 @@ class _Snapshot:
     tokens: list[int]
     data: Any  # ctypes uint8 array
     size: int
-
-
-@dataclass
-class _Job:
-    request: GenerationRequest
-    future: Future[GenerationResult]
 
 
 def default_threads() -> int:
@@ -116,12 +110,12 @@ class LlamaEngine:
         self._pieces: PieceTable | None = None  # built on first use (token healing)
         self._pieces_lock = threading.Lock()
         self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
-        self._cond = threading.Condition()
-        self._pending: deque[_Job] = deque()
-        self._running: _Job | None = None
-        self._closed = False
-        self._worker = threading.Thread(target=self._work, name="cl-lsp-engine", daemon=True)
-        self._worker.start()
+        self._queue = JobQueue(
+            self._generate,
+            self._stats,
+            "cl-lsp-engine",
+            lambda _: log.exception("generation failed"),
+        )
         log.info("model loaded: %s (n_ctx=%d, threads=%d)", model_path, n_ctx, threads)
 
     # -- what the service reads -------------------------------------------------------
@@ -172,101 +166,11 @@ class LlamaEngine:
     # -- the queue ----------------------------------------------------------------------
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
         """Queue a request; a newer one with the same key cancels the older (latest wins)."""
-        future: Future[GenerationResult] = Future()
-        with self._cond:
-            if self._closed:
-                future.set_exception(EngineError("The engine is shut down."))
-                return future
-            if not request.warm:
-                # Warm-ups are the lowest priority: any real request cancels them.
-                for job in self._pending:
-                    if job.request.warm:
-                        job.request.cancel.set()
-                if self._running is not None and self._running.request.warm:
-                    self._running.request.cancel.set()
-            if request.key is not None:
-                for job in self._pending:
-                    if job.request.key == request.key:
-                        job.request.cancel.set()
-                if self._running is not None and self._running.request.key == request.key:
-                    self._running.request.cancel.set()
-            self._drop_cancelled()
-            self._pending.append(_Job(request, future))
-            self._stats.max_queue = max(self._stats.max_queue, len(self._pending))
-            self._cond.notify()
-        return future
-
-    def _drop_cancelled(self) -> None:
-        """Answer and remove the queued jobs nobody waits for any more (lock held): the
-        queue holds at most one live job per key, however fast the user types."""
-        live: deque[_Job] = deque()
-        for job in self._pending:
-            if job.future.cancelled():
-                self._count_cancelled(job)
-            elif job.request.cancel.is_set():
-                self._count_cancelled(job)
-                if job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(Cancelled())
-            else:
-                live.append(job)
-        self._pending = live
+        return self._queue.submit(request)
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            for job in self._pending:
-                job.request.cancel.set()
-            if self._running is not None:
-                self._running.request.cancel.set()
-            self._cond.notify_all()
-        self._worker.join(timeout=10)
-        if not self._worker.is_alive():
+        if self._queue.close():
             self._llm.close()
-
-    def _next_job(self) -> _Job | None:
-        """The next live job; None only when the engine is closed. (Skipping cancelled
-        jobs must not end the worker: it waits again for the next one.)"""
-        with self._cond:
-            while True:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
-                    return None  # closed
-                job = self._pending.popleft()
-                # A future cancelled by its owner (asyncio.wrap_future cancels it with the
-                # task) must not be touched again: set_exception on it would raise and
-                # kill this worker.
-                if not job.future.set_running_or_notify_cancel():
-                    self._count_cancelled(job)
-                    continue
-                if job.request.cancel.is_set():
-                    self._count_cancelled(job)
-                    job.future.set_exception(Cancelled())
-                    continue
-                self._running = job
-                return job
-
-    def _count_cancelled(self, job: _Job) -> None:
-        if job.request.warm:
-            self._stats.warm_cancelled += 1
-        else:
-            self._stats.cancelled += 1
-
-    def _work(self) -> None:
-        while (job := self._next_job()) is not None:
-            try:
-                result = self._generate(job.request)
-                self._stats.add(result)
-                job.future.set_result(result)
-            except Cancelled as error:
-                self._count_cancelled(job)
-                job.future.set_exception(error)
-            except Exception as error:  # the worker must survive any single request
-                log.exception("generation failed")
-                job.future.set_exception(error)
-            finally:
-                with self._cond:
-                    self._running = None
 
     # -- generation (worker thread only) -------------------------------------------------
     def _generate(self, request: GenerationRequest) -> GenerationResult:

@@ -30,9 +30,7 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +45,7 @@ from cl_lsp.engine.base import (
     GenerationResult,
 )
 from cl_lsp.engine.gguf_info import ModelInfo
+from cl_lsp.engine.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +55,6 @@ READ_TIMEOUT_S = 120.0  # a silent server; the request's own time limit is usual
 
 class RemoteError(EngineError):
     """The server answered with an error, or could not be reached."""
-
-
-@dataclass
-class _Job:
-    request: GenerationRequest
-    future: Future[GenerationResult]
 
 
 class _Http:
@@ -165,12 +158,12 @@ class RemoteEngine:
         self._stats = EngineStats()
         self.send_ids = True  # falls back to text when the server refuses ids
         self._stop_texts = self._stop_strings()
-        self._cond = threading.Condition()
-        self._pending: deque[_Job] = deque()
-        self._running: _Job | None = None
-        self._closed = False
-        self._worker = threading.Thread(target=self._work, name="cl-lsp-remote", daemon=True)
-        self._worker.start()
+        self._queue = JobQueue(
+            self._generate,
+            self._stats,
+            "cl-lsp-remote",
+            lambda error: log.warning("remote generation failed: %s", error),
+        )
 
     # -- the Engine protocol --------------------------------------------------------------
     @property
@@ -201,31 +194,10 @@ class RemoteEngine:
         return self._tokenize_on_server(text)
 
     def submit(self, request: GenerationRequest) -> Future[GenerationResult]:
-        future: Future[GenerationResult] = Future()
-        with self._cond:
-            if self._closed:
-                future.set_exception(EngineError("The engine is shut down."))
-                return future
-            if request.key is not None:
-                for job in self._pending:
-                    if job.request.key == request.key:
-                        job.request.cancel.set()
-                if self._running is not None and self._running.request.key == request.key:
-                    self._running.request.cancel.set()
-            self._pending.append(_Job(request, future))
-            self._cond.notify()
-        return future
+        return self._queue.submit(request)
 
     def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            for job in self._pending:
-                job.request.cancel.set()
-            if self._running is not None:
-                self._running.request.cancel.set()
-            self._cond.notify_all()
-        self._worker.join(timeout=10)
-        if self._vocab is not None and not self._worker.is_alive():
+        if self._queue.close() and self._vocab is not None:
             self._vocab.close()
 
     # -- tokens and text --------------------------------------------------------------------
@@ -301,37 +273,7 @@ class RemoteEngine:
             parts.append(text)
         return "".join(parts)
 
-    # -- the worker ---------------------------------------------------------------------------
-    def _next_job(self) -> _Job | None:
-        with self._cond:
-            while not self._pending and not self._closed:
-                self._cond.wait()
-            while self._pending:
-                job = self._pending.popleft()
-                if job.request.cancel.is_set():
-                    job.future.set_exception(Cancelled())
-                    continue
-                if job.future.set_running_or_notify_cancel():
-                    self._running = job
-                    return job
-            return None
-
-    def _work(self) -> None:
-        while (job := self._next_job()) is not None:
-            try:
-                result = self._generate(job.request)
-                self._stats.add(result)
-                job.future.set_result(result)
-            except Cancelled as error:
-                self._stats.cancelled += 1
-                job.future.set_exception(error)
-            except Exception as error:  # the worker must survive any single request
-                log.warning("remote generation failed: %s", error)
-                job.future.set_exception(error)
-            finally:
-                with self._cond:
-                    self._running = None
-
+    # -- generation (the queue's worker thread) ------------------------------------------
     def _body(self, request: GenerationRequest, ids: list[int]) -> dict[str, Any]:
         body: dict[str, Any] = {
             "prompt": ids if self.send_ids else self.render(ids),
