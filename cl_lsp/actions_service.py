@@ -326,12 +326,7 @@ class ActionsService:
         for piece in pieces:
             written = self._doc_piece(text, language, slot, parts, style, piece, head, cancel)
             generations += 1
-            if piece == "summary":
-                parts.summary = written
-            elif piece.startswith("param:"):
-                parts.params[piece[6:]] = written
-            else:
-                parts.returns = written
+            parts.set_piece(piece, written)
         # Pieces the model left empty are left out, not rendered as empty tags.
         parts.params = {k: v for k, v in parts.params.items() if v.strip()}
         if parts.returns is not None and not parts.returns.strip():

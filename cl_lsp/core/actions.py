@@ -646,6 +646,15 @@ class DocParts:
     params: dict[str, str] = field(default_factory=dict)
     returns: str | None = None
 
+    def set_piece(self, piece: str, text: str) -> None:
+        """Set one piece by name: "summary", "param:NAME" or "returns"."""
+        if piece == "summary":
+            self.summary = text
+        elif piece.startswith("param:"):
+            self.params[piece[6:]] = text
+        else:
+            self.returns = text
+
 
 def _sanitize(text: str, limit: int = 300) -> str:
     """One line of prose: no control characters, no comment or string terminators."""
@@ -775,7 +784,6 @@ class DocFrame:
 
     before: str  # from the start of the documentation block to the piece
     after: str  # from the piece to the end of the documentation block
-    marker: str = "\x00"
 
 
 def doc_frame(slot: DocSlot, parts: DocParts, style: str, piece: str) -> DocFrame:
@@ -785,23 +793,10 @@ def doc_frame(slot: DocSlot, parts: DocParts, style: str, piece: str) -> DocFram
     tail and the text after it the suffix's head. Later pieces that are not written yet
     render empty, which is what a model would see in a half-written docstring.
     """
-    marker = "\x00"
-    trial = DocParts(parts.summary, dict(parts.params), parts.returns)
-    if piece == "summary":
-        trial.summary = marker
-    elif piece.startswith("param:"):
-        trial.params[piece[6:]] = marker
-    else:
-        trial.returns = marker
-    # Keep the marker through sanitising: swap it for a safe token, then back.
+    # A marker that survives sanitising and rendering in every style.
     token = "QQMARKERQQ"
-    for key in list(trial.params):
-        if trial.params[key] == marker:
-            trial.params[key] = token
-    if trial.summary == marker:
-        trial.summary = token
-    if trial.returns == marker:
-        trial.returns = token
+    trial = DocParts(parts.summary, dict(parts.params), parts.returns)
+    trial.set_piece(piece, token)
     rendered = render_doc(slot, trial, style)
     found = re.search(token, rendered, re.I)
     if found is None:
