@@ -47,7 +47,7 @@ from cl_lsp.core.actions import (
     verify_fix,
 )
 from cl_lsp.core.languages import spec_by_name
-from cl_lsp.core.prompt import Layout, build_prompt, choose_layout
+from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import ContextRequest, IndexView, build_context, cached_counter
 from cl_lsp.core.window import fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
@@ -59,7 +59,6 @@ PIECE_TOKENS = 28
 FIX_MAX_TOKENS = 384
 PREFIX_LINES = 120
 SUFFIX_LINES = 80
-_CTX_MARGIN = 8
 
 _LANGUAGE_NAMES = {
     "python": "Python",
@@ -262,26 +261,16 @@ class ActionsService:
 
     def _fim_ids(self, head: str, prefix: str, suffix: str, max_tokens: int) -> list[int]:
         """A FIM (or prefix-only) prompt that fits the context: drop context, then trim."""
-        limit = self.engine.n_ctx - max_tokens - _CTX_MARGIN
         layout = self.layout if self.mode == "fim" else Layout.PREFIX
-        while True:
-            prompt = build_prompt(
-                self.engine.spec, self.engine.tokenize, head + prefix, suffix, layout
-            )
-            if len(prompt.ids) <= limit:
-                return prompt.ids
-            if head:
-                head = ""
-            elif layout is not Layout.PREFIX and len(suffix) > len(prefix) // 2 and suffix:
-                suffix = suffix[: len(suffix) // 2]
-            elif len(prefix) > 16:
-                prefix = prefix[len(prefix) // 2 :]
-            else:
-                return prompt.ids
+        limit = self.engine.n_ctx - max_tokens - CONTEXT_MARGIN
+        prompt = fit_prompt(
+            self.engine.spec, self.engine.tokenize, head, prefix, suffix, layout, limit, 16
+        )
+        return prompt.ids
 
     def _chat_ids(self, question: str, max_tokens: int) -> list[int]:
         assert self.chat is not None
-        limit = self.engine.n_ctx - max_tokens - _CTX_MARGIN
+        limit = self.engine.n_ctx - max_tokens - CONTEXT_MARGIN
         while True:
             text = self.chat.render([{"role": "user", "content": question}])
             ids = self.chat.encode(text, self.engine.tokenize)

@@ -20,7 +20,7 @@ from cl_lsp.core.healing import back_off
 from cl_lsp.core.languages import detect
 from cl_lsp.core.line_encoder import LineEncoder
 from cl_lsp.core.postprocess import Cleaned, StreamGuard, clean
-from cl_lsp.core.prompt import Layout, Prompt, build_prompt, choose_layout
+from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, Prompt, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import (
     ContextRequest,
     ContextWindow,
@@ -33,9 +33,6 @@ from cl_lsp.core.window import TextWindow, fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
-
-# Tokens kept free at the end of the context window (llama.cpp needs a little headroom).
-_CTX_MARGIN = 8
 
 
 @dataclass
@@ -227,23 +224,15 @@ class CompletionService:
         self, window: TextWindow, context: ContextWindow | None, max_tokens: int
     ) -> Prompt:
         """Build the prompt; when it does not fit the context, drop context, then prefix."""
-        limit = self.engine.n_ctx - max_tokens - _CTX_MARGIN
-        head = context.text if context else ""
-        prefix, suffix = window.prefix, window.suffix
-        while True:
-            prompt = build_prompt(
-                self.engine.spec, self._encode, head + prefix, suffix, self.layout
-            )
-            if len(prompt.ids) <= limit:
-                return prompt
-            if head:
-                head = ""
-            elif len(suffix) > len(prefix) // 2 and suffix:
-                suffix = suffix[: len(suffix) // 2]
-            elif prefix:
-                prefix = prefix[len(prefix) // 2 :]
-            else:
-                return prompt  # nothing left to cut: the engine reports the overflow
+        return fit_prompt(
+            self.engine.spec,
+            self._encode,
+            context.text if context else "",
+            window.prefix,
+            window.suffix,
+            self.layout,
+            self.engine.n_ctx - max_tokens - CONTEXT_MARGIN,
+        )
 
     def start(self, request: CompletionRequest, plan: Plan) -> Future[GenerationResult] | None:
         """Submit the planned prompt to the engine; None when there is nothing to run."""

@@ -107,6 +107,37 @@ def build_prompt(
     return Prompt(ids, Layout.PSM, len(head) + 1)
 
 
+# Tokens kept free at the end of the context window (llama.cpp needs a little headroom).
+CONTEXT_MARGIN = 8
+
+
+def fit_prompt(
+    spec: PromptSpec,
+    encode: Encode,
+    head: str,
+    prefix: str,
+    suffix: str,
+    layout: Layout,
+    limit: int,
+    min_prefix_chars: int = 0,
+) -> Prompt:
+    """The prompt for `head + prefix` and `suffix` cut to at most `limit` ids: first the
+    head (repository context) goes, then the far half of the suffix or of the prefix,
+    until it fits or the prefix is down to `min_prefix_chars`."""
+    while True:
+        prompt = build_prompt(spec, encode, head + prefix, suffix, layout)
+        if len(prompt.ids) <= limit:
+            return prompt
+        if head:
+            head = ""
+        elif layout is not Layout.PREFIX and suffix and len(suffix) > len(prefix) // 2:
+            suffix = suffix[: len(suffix) // 2]
+        elif len(prefix) > min_prefix_chars:
+            prefix = prefix[len(prefix) // 2 :]
+        else:
+            return prompt  # nothing left to cut: the engine reports the overflow
+
+
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix: the part of a prompt the KV cache can keep."""
     n = min(len(a), len(b))

@@ -8,6 +8,7 @@ from cl_lsp.core.prompt import (
     choose_layout,
     common_prefix_length,
     encode_infill,
+    fit_prompt,
 )
 
 BOS, PRE, SUF, MID = 1, 32007, 32008, 32009
@@ -75,3 +76,19 @@ def test_common_prefix_length() -> None:
     assert common_prefix_length([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix_length([], [1]) == 0
     assert common_prefix_length([1, 2], [1, 2]) == 2
+
+
+def test_fit_prompt_drops_context_then_halves_the_far_ends() -> None:
+    head, prefix, suffix = "# ctx\n" * 10, "p" * 40, "s" * 40
+
+    def fit(limit: int, min_prefix: int = 0) -> str:
+        prompt = fit_prompt(
+            CODELLAMA, bpe_encode, head, prefix, suffix, Layout.PSM, limit, min_prefix
+        )
+        return "".join(chr(i) for i in prompt.ids if i < 0x110000 and i not in (BOS, PRE, SUF, MID))
+
+    assert fit(1000) == head + prefix + suffix  # fits: nothing cut
+    assert fit(84) == prefix + suffix  # the context goes first
+    assert fit(64) == prefix + "s" * 20  # then the suffix's far half...
+    assert fit(44) == "p" * 20 + "s" * 20  # ...and the prefix's far half
+    assert len(fit(5, min_prefix=16)) >= 10  # gives up at the prefix floor, over the limit
