@@ -30,9 +30,10 @@ from lsprotocol import types
 from cl_lsp.actions_service import ActionsService, FixResult, make_service
 from cl_lsp.core.actions import DocSlot, Edit, doc_slots, slot_at, undocumented
 from cl_lsp.core.diagnostics import DiagnosticsPolicy, problems_of
-from cl_lsp.core.document import Document, Position
+from cl_lsp.core.document import Document
 from cl_lsp.core.languages import detect
 from cl_lsp.engine.base import Cancelled
+from cl_lsp.handlers.positions import lsp_range, offset_of
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -88,19 +89,9 @@ def _language(ls: ClLspServer, document: Document) -> str | None:
     return spec.name if spec else None
 
 
-def _range(document: Document, start: int, end: int, encoding: str) -> types.Range:
-    a = document.position_at(start, encoding)
-    b = document.position_at(end, encoding)
-    return types.Range(types.Position(a.line, a.character), types.Position(b.line, b.character))
-
-
-def _offset(document: Document, position: types.Position, encoding: str) -> int:
-    return document.offset_at(Position(position.line, position.character), encoding)
-
-
 def _workspace_edit(document: Document, edits: list[Edit], encoding: str) -> types.WorkspaceEdit:
     text_edits = [
-        types.TextEdit(range=_range(document, e.start, e.end, encoding), new_text=e.new_text)
+        types.TextEdit(range=lsp_range(document, e.start, e.end, encoding), new_text=e.new_text)
         for e in sorted(edits, key=lambda e: e.start)
     ]
     return types.WorkspaceEdit(changes={document.uri: text_edits})
@@ -220,7 +211,7 @@ def _our_diagnostics(ls: ClLspServer, document: Document, language: str) -> list
         return []
     return [
         types.Diagnostic(
-            range=_range(document, p.start, p.end, ls.position_encoding),
+            range=lsp_range(document, p.start, p.end, ls.position_encoding),
             message=p.message,
             severity=types.DiagnosticSeverity.Error,
             source=SOURCE,
@@ -253,8 +244,8 @@ async def _fix_actions(
     has_syntax_errors = bool(problems_of(text, language, limit=1))
     actions: list[types.CodeAction] = []
     for diagnostic in diagnostics[:MAX_FIXES_PER_REQUEST]:
-        start = _offset(document, diagnostic.range.start, encoding)
-        end = _offset(document, diagnostic.range.end, encoding)
+        start = offset_of(document, diagnostic.range.start, encoding)
+        end = offset_of(document, diagnostic.range.end, encoding)
         syntax = diagnostic.source == SOURCE or has_syntax_errors
         key = (document.uri, document.version, start, end, diagnostic.message)
         result = state.fixes.get(key)
@@ -306,7 +297,7 @@ async def _fix_actions(
 def _publish(ls: ClLspServer, document: Document, problems: list[Any]) -> None:
     diagnostics = [
         types.Diagnostic(
-            range=_range(document, p.start, p.end, ls.position_encoding),
+            range=lsp_range(document, p.start, p.end, ls.position_encoding),
             message=p.message,
             severity=types.DiagnosticSeverity.Error,
             source=SOURCE,
@@ -378,8 +369,8 @@ def register(server: ClLspServer) -> None:
         if service is None:
             return None  # the model is still loading (or failed): nothing to offer yet
         encoding = ls.position_encoding
-        start = _offset(document, params.range.start, encoding)
-        end = _offset(document, params.range.end, encoding)
+        start = offset_of(document, params.range.start, encoding)
+        end = offset_of(document, params.range.end, encoding)
         only = list(params.context.only) if params.context.only else None
         actions: list[types.CodeAction] = []
         if _wanted(only, types.CodeActionKind.QuickFix):

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from cl_lsp.core.completion_cache import Suggestion
-from cl_lsp.core.document import Document, Position
+from cl_lsp.core.document import Document
 from cl_lsp.engine.base import Cancelled, GenerationResult
+from cl_lsp.handlers.positions import lsp_position, offset_of
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -77,7 +78,7 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
         older.cancel()  # latest wins: the older request is answered RequestCancelled
     ls.inflight[uri] = task
     version = document.version
-    offset = document.offset_at(Position(position.line, position.character), ls.position_encoding)
+    offset = offset_of(document, position, ls.position_encoding)
     request = ls.completion_request(document, offset)
     service.note_request(uri)
     # The user typed the beginning of the suggestion on screen: the rest, no model.
@@ -126,15 +127,10 @@ def _answer(
         return None
     return Answer(
         suggestion.text,
-        _position(document, offset, encoding),
-        _position(document, offset + suggestion.replace_suffix_chars, encoding),
+        lsp_position(document, offset, encoding),
+        lsp_position(document, offset + suggestion.replace_suffix_chars, encoding),
         source,
     )
-
-
-def _position(document: Document, offset: int, encoding: str) -> types.Position:
-    position = document.position_at(offset, encoding)
-    return types.Position(position.line, position.character)
 
 
 def register(server: ClLspServer) -> None:
