@@ -15,17 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tree_sitter as ts
+
 from .actions import SourceText, SyntaxProblem, syntax_problems
 from .languages import spec_by_name
 
 MAX_CHARS = 2_000_000  # larger files are not parsed for diagnostics
 
 
-def problems_of(text: str, language: str | None, limit: int = 50) -> list[SyntaxProblem]:
-    """The syntax problems of a text; none for unknown languages or huge files."""
+def problems_of(
+    text: str, language: str | None, limit: int = 50, tree: ts.Tree | None = None
+) -> list[SyntaxProblem]:
+    """The syntax problems of a text; none for unknown languages or huge files. `tree`,
+    when given, is a parse of exactly `text` (an open document's incremental tree)."""
     if language is None or spec_by_name(language) is None or len(text) > MAX_CHARS:
         return []
-    return syntax_problems(SourceText(text, language), limit)
+    return syntax_problems(SourceText(text, language, tree), limit)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from cl_lsp.actions_service import ActionsService, FixResult, make_service
-from cl_lsp.core.actions import DocSlot, Edit, doc_slots, slot_at, undocumented
+from cl_lsp.core.actions import DocSlot, Edit, SyntaxProblem, doc_slots, slot_at, undocumented
 from cl_lsp.core.diagnostics import DiagnosticsPolicy, problems_of
 from cl_lsp.core.document import Document
 from cl_lsp.core.languages import detect
@@ -87,6 +87,13 @@ def state_of(ls: ClLspServer) -> ActionState:
 def _language(ls: ClLspServer, document: Document) -> str | None:
     spec = detect(ls.rel_path(document.uri), document.language_id)
     return spec.name if spec else None
+
+
+def _problems(document: Document, text: str, language: str, limit: int = 50) -> list[SyntaxProblem]:
+    """Syntax problems of `text` (a snapshot of the document), on the document's own
+    incremental tree when it is still current: no full parse per request."""
+    tree = document.tree_for(text) if document.language == language else None
+    return problems_of(text, language, limit, tree)
 
 
 def _workspace_edit(document: Document, edits: list[Edit], encoding: str) -> types.WorkspaceEdit:
@@ -216,7 +223,7 @@ def _our_diagnostics(ls: ClLspServer, document: Document, language: str) -> list
             severity=types.DiagnosticSeverity.Error,
             source=SOURCE,
         )
-        for p in problems_of(document.text, language)
+        for p in _problems(document, document.text, language)
     ]
 
 
@@ -241,7 +248,7 @@ async def _fix_actions(
     seen = {(d.range.start.line, d.message) for d in requested}
     diagnostics = requested + [d for d in ours if (d.range.start.line, d.message) not in seen]
     text = document.text
-    has_syntax_errors = bool(problems_of(text, language, limit=1))
+    has_syntax_errors = bool(_problems(document, text, language, limit=1))
     actions: list[types.CodeAction] = []
     for diagnostic in diagnostics[:MAX_FIXES_PER_REQUEST]:
         start = offset_of(document, diagnostic.range.start, encoding)
@@ -320,7 +327,7 @@ def _check(ls: ClLspServer, uri: str, event: str) -> None:
     language = _language(ls, document)
     if language is None:
         return
-    problems = problems_of(document.text, language)
+    problems = _problems(document, document.text, language)
     if event == "change":
         decided = state.policy.changed(uri, problems)
     elif event == "save":
