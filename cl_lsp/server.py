@@ -265,9 +265,8 @@ class ClLspServer(LanguageServer):
             return True
         path = to_fs_path(uri)
         rel = workspace.rel_path(path) if path else None
-        # Every path filter of a scan but the language one (index.py has no public name
-        # for it yet).
-        return rel is None or workspace.index._path_allowed(rel)
+        # Every path filter of a scan but the language one.
+        return rel is None or workspace.index.path_allowed(rel)
 
     def completion_request(self, document: Document, offset: int) -> CompletionRequest:
         """A request at `offset` of an open document's current text, keyed by its URI (a

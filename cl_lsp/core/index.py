@@ -123,9 +123,9 @@ class WorkspaceIndex:
     def should_index(self, rel_path: str) -> bool:
         """The path filters of a scan, for one file (the watcher calls this)."""
         rel_path = _norm(rel_path)
-        return languages.detect(rel_path) is not None and self._path_allowed(rel_path)
+        return languages.detect(rel_path) is not None and self.path_allowed(rel_path)
 
-    def _path_allowed(self, rel_path: str) -> bool:
+    def path_allowed(self, rel_path: str) -> bool:
         """Every path filter but the language: folders, secrets, ignores, gitignore."""
         if not rel_path or normpath(rel_path) != rel_path:
             return False  # empty, or `..` leaving the workspace
@@ -353,7 +353,7 @@ class WorkspaceIndex:
         """
         rel_path = _norm(rel_path)
         spec = languages.spec_by_name(language or "") or languages.detect(rel_path, language)
-        if spec is None or not self._path_allowed(rel_path):
+        if spec is None or not self.path_allowed(rel_path):
             return False
         source = text.encode("utf-8", "surrogatepass")
         if len(source) > self.max_file_bytes or content_skip_reason(source) is not None:
