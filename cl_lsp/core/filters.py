@@ -86,11 +86,35 @@ def is_secret_path(rel_path: str | PurePosixPath) -> bool:
     return name in SECRET_DIRS or _SECRET_RE.match(name) is not None
 
 
+# Secret material whatever the file is called: PEM private keys, Google service-account
+# and AWS credential files.
+_SECRET_CONTENT = re.compile(
+    rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
+    rb"|\"type\"\s*:\s*\"service_account\""
+    rb"|aws_secret_access_key|\"private_key\"\s*:",
+    re.IGNORECASE,
+)
+# Literal words every _SECRET_CONTENT match contains (lower case): a cheap test first, as
+# open buffers are checked on every keystroke (the regex alone took 1.7 ms on 100 KB).
+_SECRET_WORDS = (b"private key", b"service_account", b"aws_secret_access_key", b"private_key")
+
+
+def secret_content(source: bytes) -> bool:
+    """Whether the content holds secret material (a private key, cloud credentials)."""
+    lowered = source.lower()
+    if not any(word in lowered for word in _SECRET_WORDS):
+        return False
+    return _SECRET_CONTENT.search(source) is not None
+
+
 def content_skip_reason(source: bytes) -> str | None:
-    """Why a file's content is not worth indexing: binary, minified or generated."""
+    """Why a file's content is not worth indexing (binary, minified, generated) or must
+    not be (a secret under an innocent name)."""
     head = source[:_SNIFF_BYTES]
     if b"\0" in head:
         return "binary"
+    if secret_content(source):
+        return "secret"
     lines = source.split(b"\n")
     if len(source) / max(len(lines), 1) > _MAX_AVG_LINE or any(
         len(line) > _MAX_LINE for line in lines

@@ -337,6 +337,18 @@ def test_binary_minified_generated_oversized_are_skipped(tmp_path: Path) -> None
     assert content_skip_reason(b"def f():\n    pass\n") is None
 
 
+def test_secret_content_under_an_innocent_name_is_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "ok.py", "def ok(): return 1\n")
+    write(tmp_path, "config.py", 'KEY = """-----BEGIN RSA PRIVATE KEY-----\nMIIE\n"""\n')
+    write(tmp_path, "loader.py", 'CREDS = {"type": "service_account", "private_key": "x"}\n')
+    write(tmp_path, "deploy.sh", "export AWS_SECRET_ACCESS_KEY=abc\n")
+    index = scanned(tmp_path)
+    assert index.files() == ["ok.py"]
+    assert index.stats()["skipped"] == {"secret": 3}
+    # Words alone are not enough: code that talks about keys is still code.
+    assert content_skip_reason(b"def private_key_path(): return 'private key'\n") is None
+
+
 # ---------------------------------------------------------------------------------------
 # Persistence and updates
 
