@@ -70,6 +70,13 @@ class ClLspServer(LanguageServer):
         self.inflight: dict[str, asyncio.Task[Any]] = {}
         self._secret_cache: dict[str, tuple[str, bool]] = {}  # uri -> (text, secret)
         self.actions: Any = None  # cl_lsp.handlers.code_actions.ActionState
+        # Features that follow documents (syntax diagnostics): event -> callbacks(uri),
+        # called by the document sync handlers after the store is up to date.
+        self.document_listeners: dict[str, list[Callable[[str], None]]] = {
+            "open": [],
+            "change": [],
+            "close": [],
+        }
         self._stopped = False
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -247,6 +254,14 @@ class ClLspServer(LanguageServer):
         rel = workspace.rel_path(path) if path else None
         # Every path filter of a scan but the language one.
         return rel is None or workspace.index.path_allowed(rel)
+
+    def document_event(self, event: str, uri: str) -> None:
+        """Tell the document listeners; one failing never breaks document sync."""
+        for listener in self.document_listeners[event]:
+            try:
+                listener(uri)
+            except Exception:
+                log.exception("%s listener for %s failed", event, uri)
 
     def completion_request(self, document: Document, offset: int) -> CompletionRequest:
         """A request at `offset` of an open document's current text, keyed by its URI (a

@@ -338,22 +338,6 @@ def _check(ls: ClLspServer, uri: str, event: str) -> None:
         _publish(ls, document, decided)
 
 
-def _after(ls: ClLspServer, method: str, hook: Callable[[Any], None]) -> None:
-    """Run `hook(params)` after the handler another module registered for `method`."""
-    features = ls.protocol.fm.features
-    original = features.get(method)
-
-    def chained(params: Any) -> Any:
-        result = original(params) if original is not None else None
-        try:
-            hook(params)
-        except Exception:  # diagnostics must never break document sync
-            log.exception("syntax diagnostics hook failed")
-        return result
-
-    features[method] = chained
-
-
 def register(server: ClLspServer) -> None:
     kinds = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite, KIND_DOCSTRINGS]
 
@@ -407,11 +391,10 @@ def register(server: ClLspServer) -> None:
         _cancel_timer(ls, params.text_document.uri)
         _check(ls, params.text_document.uri, "save")
 
-    def opened(params: types.DidOpenTextDocumentParams) -> None:
-        _check(server, params.text_document.uri, "open")
+    def opened(uri: str) -> None:
+        _check(server, uri, "open")
 
-    def changed(params: types.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
+    def changed(uri: str) -> None:
         _cancel_timer(server, uri)
         loop = server.loop
         if loop is None or not server.settings.completion.syntax_diagnostics:
@@ -419,17 +402,16 @@ def register(server: ClLspServer) -> None:
         delay = max(0, server.settings.completion.diagnostics_delay_ms) / 1000
         state_of(server).timers[uri] = loop.call_later(delay, _check, server, uri, "change")
 
-    def closed(params: types.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
+    def closed(uri: str) -> None:
         _cancel_timer(server, uri)
         if state_of(server).policy.closed(uri):
             server.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
             )
 
-    _after(server, types.TEXT_DOCUMENT_DID_OPEN, opened)
-    _after(server, types.TEXT_DOCUMENT_DID_CHANGE, changed)
-    _after(server, types.TEXT_DOCUMENT_DID_CLOSE, closed)
+    server.document_listeners["open"].append(opened)
+    server.document_listeners["change"].append(changed)
+    server.document_listeners["close"].append(closed)
 
 
 def _cancel_timer(ls: ClLspServer, uri: str) -> None:

@@ -68,6 +68,7 @@ def register(server: ClLspServer) -> None:
         # The server is not told where the cursor is: new code is most often added at the
         # end of a file, so warm there.
         schedule_warm(ls, item.uri, item.version, len(item.text))
+        ls.document_event("open", item.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: ClLspServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -92,6 +93,7 @@ def register(server: ClLspServer) -> None:
             task.cancel()
         if cursor is not None:
             schedule_warm(ls, document.uri, document.version, cursor)
+        ls.document_event("change", document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ClLspServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -103,3 +105,4 @@ def register(server: ClLspServer) -> None:
             ls.service.forget(uri)
         ls.documents.close(uri)
         ls.forget_buffer(uri)
+        ls.document_event("close", uri)
