@@ -134,3 +134,44 @@ def test_server_exits_when_its_parent_dies(tmp_path: Path) -> None:
         assert raw.process.wait(5) == 1  # the spec's 5 s, with stdin still open
     finally:
         raw.close()
+
+
+def _status_request(id_: int, note: str = "") -> bytes:
+    message = {
+        "jsonrpc": "2.0",
+        "id": id_,
+        "method": "workspace/executeCommand",
+        "params": {"command": "cl-lsp.status", "arguments": [note] if note else []},
+    }
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+def test_a_length_off_by_one_does_not_deafen_the_server(server: RawServer) -> None:
+    """A Content-Length one byte too long, then one too short: each damaged request is
+    still answered, and so is everything after it (the reader used to lose the stream)."""
+    payload = _status_request(20)
+    server.send_raw(b"Content-Length: %d\r\n\r\n" % (len(payload) + 1) + payload)
+    assert server.response()["id"] == 20
+    still_works(server, 21)
+    payload = _status_request(22)
+    server.send_raw(b"Content-Length: %d\r\n\r\n" % (len(payload) - 1) + payload)
+    assert server.response()["id"] == 22
+    still_works(server, 23)
+
+
+def test_characters_counted_for_bytes(server: RawServer) -> None:
+    """A client that counts characters instead of UTF-8 bytes understates every message
+    with non-ASCII text; such messages are recovered, back to back."""
+    for id_ in (30, 31, 32):
+        payload = _status_request(id_, "héllo wörld 😀 中文")
+        server.send_raw(b"Content-Length: %d\r\n\r\n" % len(payload.decode()) + payload)
+    assert sorted(server.response()["id"] for _ in range(3)) == [30, 31, 32]
+    still_works(server, 33)
+
+
+def test_garbage_and_bare_newlines_between_frames(server: RawServer) -> None:
+    payload = _status_request(40)
+    server.send_raw(b"}\x00garbage\r\n" + b"Content-Length: %d\n\n" % len(payload) + payload)
+    answers = [server.response() for _ in range(2)]
+    assert {a.get("id") for a in answers} == {None, 40}  # a parse error, then the answer
+    still_works(server, 41)

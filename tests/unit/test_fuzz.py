@@ -35,25 +35,22 @@ FUZZ = settings(
 
 
 class MemoryReader:
-    """The StdinReader contract over bytes: bounded readline, short reads at the end."""
+    """A byte source over bytes, handing them out in chunks of the given sizes (cycled):
+    headers and bodies split across reads as a pipe may split them."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, chunks: tuple[int, ...] = (transport._CHUNK,)) -> None:
         self.data = data
         self.pos = 0
+        self.chunks = chunks
+        self.reads = 0
         self.largest_read = 0
 
-    async def readline(self) -> bytes:
-        limit = transport.MAX_HEADER_LINE + 1
-        end = self.data.find(b"\n", self.pos, self.pos + limit)
-        end = min(self.pos + limit, len(self.data)) if end < 0 else end + 1
-        line = self.data[self.pos : end]
-        self.pos = end
-        return line
-
-    async def readexactly(self, n: int) -> bytes:
-        self.largest_read = max(self.largest_read, n)
-        chunk = self.data[self.pos : self.pos + n]
+    async def read_some(self) -> bytes:
+        size = max(1, self.chunks[self.reads % len(self.chunks)])
+        self.reads += 1
+        chunk = self.data[self.pos : self.pos + size]
         self.pos += len(chunk)
+        self.largest_read = max(self.largest_read, len(chunk))
         return chunk
 
 
@@ -177,6 +174,75 @@ def test_reader_survives_arbitrary_bytes(prefix: bytes, tail: bytes) -> None:
     junk = frame(prefix.replace(b"\n", b" "))
     asyncio.run(read_messages(threading.Event(), MemoryReader(junk + good), recorder))
     assert [m.get("id") for m in recorder.handled][-1:] == ["after"]
+
+
+MUTATIONS = ["over", "under", "chars", "no_cr", "garbage", "lf_garbage", "type_first"]
+texts = st.text(
+    st.sampled_from(list("abc xyz(){}:\"\\\n\t") + ["é", "😀", "中", "\u0301"]), max_size=30
+)
+
+
+def _mutate(draw: st.DrawFn, mutation: str, body: bytes) -> bytes:
+    """One frame damaged the way a buggy client or a broken pipe damages it."""
+    if mutation == "over":
+        return b"Content-Length: %d\r\n\r\n" % (len(body) + draw(st.integers(1, 300))) + body
+    if mutation == "under":
+        cut = draw(st.integers(1, len(body) - 1))
+        return b"Content-Length: %d\r\n\r\n" % (len(body) - cut) + body
+    if mutation == "chars":  # counted in characters, not UTF-8 bytes
+        return b"Content-Length: %d\r\n\r\n" % len(body.decode()) + body
+    if mutation == "no_cr":
+        return b"Content-Length: %d\n\n" % len(body) + body
+    if mutation == "type_first":
+        kind = b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n"
+        return kind + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    junk = draw(st.binary(min_size=1, max_size=60))
+    junk = junk.lower().replace(b"content-", b"c0ntent-")
+    if mutation == "lf_garbage":  # line noise with line breaks of its own
+        junk = junk.replace(b"\x00", b"\r\n")
+    return junk + frame(body)
+
+
+@st.composite
+def damaged_streams(draw: st.DrawFn) -> tuple[bytes, list[str], str, tuple[int, ...]]:
+    """Valid traffic with one damaged frame at a random place."""
+    n = draw(st.integers(2, 8))
+    damaged = draw(st.integers(0, n - 1))
+    mutation = draw(st.sampled_from(MUTATIONS))
+    data, ids = b"", []
+    for i in range(n):
+        msg_id = f"valid-{i}"
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": msg_id, "method": "x", "params": {"text": draw(texts)}},
+            ensure_ascii=False,
+        ).encode()
+        if i == damaged:
+            data += _mutate(draw, mutation, body)
+        else:
+            data += frame(body)
+            ids.append(msg_id)
+    chunks = tuple(draw(st.lists(st.integers(1, 200), min_size=1, max_size=5)))
+    return data, ids, f"valid-{damaged}", chunks
+
+
+@FUZZ
+@given(damaged_streams())
+def test_nothing_valid_is_lost_after_a_damaged_frame(
+    case: tuple[bytes, list[str], str, tuple[int, ...]],
+) -> None:
+    """One damaged frame (length over or under, characters counted for bytes, no CR,
+    garbage between frames), read in random chunk sizes: every other message is still
+    handled exactly once, and the damaged one at most once."""
+    data, ids, damaged, chunks = case
+    FUZZ_COUNTS["damaged streams"] += 1
+    recorder = Recorder()
+    asyncio.run(read_messages(threading.Event(), MemoryReader(data, chunks), recorder))
+    handled = Counter(m.get("id") for m in recorder.handled)
+    lost = [i for i in ids if handled[i] != 1]
+    FUZZ_COUNTS["lost messages"] += len(lost)
+    assert not lost, f"lost or repeated {lost}"
+    assert handled[damaged] <= 1
+    assert set(handled) <= {*ids, damaged}
 
 
 def test_oversized_length_is_skipped_in_chunks() -> None:
