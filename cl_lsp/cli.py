@@ -91,6 +91,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
     root.setLevel(level)
     if level > logging.DEBUG:
         logging.getLogger("pygls").setLevel(logging.WARNING)
+    # watchdog logs every file event at debug level: with a log file inside the workspace
+    # each such line would be an event of its own.
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:

@@ -15,16 +15,13 @@ from typing import Any, BinaryIO
 from lsprotocol import types
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
-from pygls.uris import to_fs_path
 
 from cl_lsp import __version__
 from cl_lsp.config import Settings, merged
-from cl_lsp.core.document import Document, DocumentStore
-from cl_lsp.core.filters import secret_content
-from cl_lsp.core.index import is_secret_path
-from cl_lsp.core.shape import Shape
+from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, GuardedEngine, PromptLogEngine
+from cl_lsp.gate import PromptGate, PromptText
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
 from cl_lsp.transport import StdinReader, StreamAdapter, read_messages
@@ -55,6 +52,8 @@ class ClLspServer(LanguageServer):
         self.documents = DocumentStore()
         self.root: Path | None = None
         self.workspace_index: Workspace | None = None
+        # The only way document text reaches a prompt (see cl_lsp.gate).
+        self.gate = PromptGate(self.documents, lambda: self.workspace_index)
         self._synced: dict[str, int] = {}  # uri -> document version last given to the index
         self.position_encoding = "utf-16"
         self.client_has_inline_completion = False
@@ -68,7 +67,6 @@ class ClLspServer(LanguageServer):
         # Planning (tokenizing, context) runs here, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
         self.inflight: dict[str, asyncio.Task[Any]] = {}
-        self._secret_cache: dict[str, tuple[str, bool]] = {}  # uri -> (text, secret)
         self.actions: Any = None  # cl_lsp.handlers.code_actions.ActionState
         # Features that follow documents (syntax diagnostics): event -> callbacks(uri),
         # called by the document sync handlers after the store is up to date.
@@ -78,6 +76,7 @@ class ClLspServer(LanguageServer):
             "close": [],
         }
         self._stopped = False
+        self._told_loading = False
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
         """Serve on stdio with our defensive reader (see cl_lsp.transport)."""
@@ -129,7 +128,9 @@ class ClLspServer(LanguageServer):
 
     # -- engine -------------------------------------------------------------------------
     def start_engine(self) -> None:
-        """Load the model in the background: the editor gets answers (empty) meanwhile."""
+        """Load the model in the background; requests meanwhile wait for it (within their
+        time limit) in `model_loaded`."""
+        self._told_loading = False
         threading.Thread(target=self._load, name="cl-lsp-load", daemon=True).start()
         self.publish_status()
 
@@ -155,6 +156,25 @@ class ClLspServer(LanguageServer):
             self.publish_status()
         if self.settings.model != settings.model:  # changed while we were loading
             self.reload_engine()
+
+    async def model_loaded(self, timeout_s: float) -> bool:
+        """Wait until the model is loaded (True) or failed, at most `timeout_s`: a request
+        that arrives while it loads is answered from it rather than empty. Cancellable."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.engine_ready.is_set() and loop.time() < deadline:
+            await asyncio.sleep(0.02)  # the load runs on its own thread: poll its event
+        return self.service is not None
+
+    def still_loading(self) -> None:
+        """A request's wait for the model ran out: say so, once per load."""
+        if self._told_loading:
+            return
+        self._told_loading = True
+        self.notify_user(
+            types.MessageType.Info,
+            "cl-lsp: the model is still loading; suggestions start as soon as it is ready.",
+        )
 
     def guard_engine(self, engine: Engine) -> Engine:
         """Engine failures and stalls become empty answers; the user is told once per load."""
@@ -218,42 +238,24 @@ class ClLspServer(LanguageServer):
             return
         self.loop.call_soon_threadsafe(self.window_show_message, params)
 
+    def own_paths(self) -> list[Path]:
+        """Files and folders the server itself writes, wherever they are: every log file
+        a logging handler writes, the prompt log, the index cache."""
+        from cl_lsp.workspace import default_cache_dir
+
+        paths = [default_cache_dir()]
+        for handler in logging.getLogger().handlers:
+            name = getattr(handler, "baseFilename", None)
+            if isinstance(name, str):
+                paths.append(Path(name))
+        prompt_log = os.environ.get(PROMPT_LOG_ENV)
+        if prompt_log:
+            paths.append(Path(prompt_log))
+        return paths
+
     # -- planning (planner thread) ------------------------------------------------------
     def rel_path(self, uri: str) -> str:
-        path = to_fs_path(uri) or uri
-        if self.workspace_index is not None:
-            rel = self.workspace_index.rel_path(path)
-            if rel is not None:
-                return rel
-        return path
-
-    # -- secrets: what may enter a prompt ---------------------------------------------------
-    def is_secret_buffer(self, uri: str, text: str) -> bool:
-        """A secret by name (.env, keys, credentials) or by content (a private key, a
-        service-account or AWS key file under an innocent name); cached per text."""
-        hit = self._secret_cache.get(uri)
-        if hit is not None and hit[0] is text:
-            return hit[1]
-        rel = self.rel_path(uri)
-        index = self.workspace_index.index if self.workspace_index is not None else None
-        by_name = index.is_secret_path(rel) if index is not None else is_secret_path(rel)
-        secret = bool(by_name or secret_content(text.encode("utf-8", "surrogatepass")))
-        self._secret_cache[uri] = (text, secret)
-        return secret
-
-    def may_prompt(self, uri: str, text: str) -> bool:
-        """Whether a buffer's text may enter a prompt at all: never a secret, and inside
-        the workspace only what the index would read (not .gitignored, not an ignored or
-        vendored folder). Editors keep such files open, and users type in them."""
-        if self.is_secret_buffer(uri, text):
-            return False
-        workspace = self.workspace_index
-        if workspace is None:
-            return True
-        path = to_fs_path(uri)
-        rel = workspace.rel_path(path) if path else None
-        # Every path filter of a scan but the language one.
-        return rel is None or workspace.index.path_allowed(rel)
+        return self.gate.rel_path(uri)
 
     def document_event(self, event: str, uri: str) -> None:
         """Tell the document listeners; one failing never breaks document sync."""
@@ -263,22 +265,22 @@ class ClLspServer(LanguageServer):
             except Exception:
                 log.exception("%s listener for %s failed", event, uri)
 
-    def completion_request(self, document: Document, offset: int) -> CompletionRequest:
-        """A request at `offset` of an open document's current text, keyed by its URI (a
-        newer request for the same document supersedes it)."""
+    def completion_request(self, admitted: PromptText, offset: int) -> CompletionRequest:
+        """A request at `offset` of a text the gate admitted, keyed by its URI (a newer
+        request for the same document supersedes it)."""
         return CompletionRequest(
-            text=document.text,
+            text=admitted.text,
             offset=offset,
-            rel_path=self.rel_path(document.uri),
-            language_id=document.language_id,
-            key=document.uri,
+            rel_path=admitted.rel_path,
+            language_id=admitted.language_id,
+            key=admitted.uri,
         )
 
     def plan(self, request: CompletionRequest, uri: str, version: int) -> Plan:
-        """Bring the index up to date with the open buffer, gather edits, plan the prompt."""
+        """Bring the index up to date with the open buffer, gather edits, plan the prompt.
+        `request` comes from `completion_request`, that is from a text the gate admitted;
+        the context from other buffers passes the gate here."""
         assert self.service is not None
-        if not self.may_prompt(uri, request.text):
-            return Plan(Shape.NONE, "a secret or ignored file: no completions here")
         document = self.documents.get(uri)
         # The document's incremental tree spares the shape decision a parse.
         tree = document.tree_for(request.text) if document is not None else None
@@ -290,12 +292,8 @@ class ClLspServer(LanguageServer):
             self.planner.submit(self._sync_buffer, uri, version, request)
         return self.service.plan(
             request,
-            recent_edits=self._recent_edits(uri),
-            open_documents={
-                self.rel_path(d.uri): d.text
-                for d in self.documents.all()
-                if d.uri != uri and self.may_prompt(d.uri, d.text)
-            },
+            recent_edits=self.gate.recent_edits(uri),
+            open_documents=self.gate.other_documents(uri),
         )
 
     def _sync_buffer(self, uri: str, version: int, request: CompletionRequest) -> None:
@@ -316,21 +314,9 @@ class ClLspServer(LanguageServer):
     def forget_buffer(self, uri: str) -> None:
         """A closed buffer: the index goes back to the file on disk."""
         self._synced.pop(uri, None)
-        self._secret_cache.pop(uri, None)
+        self.gate.forget(uri)
         if self.workspace_index is not None:
             self.workspace_index.index.drop_text(self.rel_path(uri))
-
-    def _recent_edits(self, current: str, radius: int = 3) -> list[tuple[str, str]]:
-        edits = []
-        for uri, line in self.documents.recent_edits():
-            document = self.documents.get(uri)
-            if document is None or uri == current:
-                continue
-            if not self.may_prompt(uri, document.text):
-                continue
-            lines = [document.line_text(n) for n in range(max(0, line - radius), line + radius + 1)]
-            edits.append((self.rel_path(uri), "\n".join(lines).strip("\n")))
-        return edits
 
     def stop(self) -> None:
         """Release the model, the watcher and the planner (idempotent: shutdown, then exit)."""

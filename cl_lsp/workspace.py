@@ -33,8 +33,13 @@ class Workspace:
         root: Path,
         cache_dir: Path | None = None,
         ignore: list[str] | None = None,
+        own_paths: list[Path] | None = None,
     ) -> None:
         self.root = root.resolve()
+        # What the server itself writes (its log, the prompt log, caches): a change there
+        # is never a workspace change. A log file inside the workspace would otherwise
+        # log its own change events, each a new change (a feedback loop).
+        self.own_paths = tuple(_resolved(p) for p in (own_paths or []))
         self.index = WorkspaceIndex(self.root, cache_dir, ignore=list(ignore or []))
         self.scanned = threading.Event()
         self._cancel = threading.Event()
@@ -64,8 +69,15 @@ class Workspace:
             return None
 
     # -- disk changes ---------------------------------------------------------------------
+    def is_own(self, path: Path | str) -> bool:
+        """Whether `path` is one of the server's own files, or inside its own folders."""
+        resolved = _resolved(Path(path))
+        return any(resolved == own or own in resolved.parents for own in self.own_paths)
+
     def file_changed(self, path: Path | str) -> None:
         """Re-read one file from disk (or drop it when it is gone)."""
+        if self.is_own(path):
+            return
         rel = self.rel_path(path)
         if rel is None or not self.index.should_index(rel):
             return
@@ -121,3 +133,10 @@ class Workspace:
         if observer is not None:
             observer.stop()  # type: ignore[attr-defined]
         self.index.close()
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()

@@ -33,6 +33,7 @@ from cl_lsp.core.diagnostics import DiagnosticsPolicy, problems_of
 from cl_lsp.core.document import Document
 from cl_lsp.core.languages import detect
 from cl_lsp.engine.base import Cancelled
+from cl_lsp.gate import PromptText, Refused
 from cl_lsp.handlers.positions import lsp_range, offset_of
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ SOURCE = "cl-lsp"
 KIND_DOCSTRINGS = "source.generateDocstrings"
 MAX_FIXES_PER_REQUEST = 3
 MAX_EAGER_DOCSTRINGS = 20
+# How long a chosen action (codeAction/resolve) waits for a model that is still loading; the
+# client can cancel sooner. A 7B model from a cold disk takes tens of seconds.
+RESOLVE_LOAD_WAIT_S = 300.0
 
 
 class ActionState:
@@ -234,31 +238,38 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
     return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
 
 
+def _diagnostics_to_fix(
+    ls: ClLspServer, document: Document, language: str, params: types.CodeActionParams
+) -> list[types.Diagnostic]:
+    """The request's diagnostics (any source) and our own syntax diagnostics in its range."""
+    requested = list(params.context.diagnostics)
+    ours = [d for d in _our_diagnostics(ls, document, language) if _overlaps(d.range, params.range)]
+    seen = {(d.range.start.line, d.message) for d in requested}
+    return requested + [d for d in ours if (d.range.start.line, d.message) not in seen]
+
+
 async def _fix_actions(
     ls: ClLspServer,
     state: ActionState,
     service: ActionsService,
     document: Document,
+    admitted: PromptText,
     language: str,
-    params: types.CodeActionParams,
+    diagnostics: list[types.Diagnostic],
 ) -> list[types.CodeAction]:
     encoding = ls.position_encoding
-    requested = list(params.context.diagnostics)
-    ours = [d for d in _our_diagnostics(ls, document, language) if _overlaps(d.range, params.range)]
-    seen = {(d.range.start.line, d.message) for d in requested}
-    diagnostics = requested + [d for d in ours if (d.range.start.line, d.message) not in seen]
-    text = document.text
+    text = admitted.text
     has_syntax_errors = bool(_problems(document, text, language, limit=1))
     actions: list[types.CodeAction] = []
     for diagnostic in diagnostics[:MAX_FIXES_PER_REQUEST]:
         start = offset_of(document, diagnostic.range.start, encoding)
         end = offset_of(document, diagnostic.range.end, encoding)
         syntax = diagnostic.source == SOURCE or has_syntax_errors
-        key = (document.uri, document.version, start, end, diagnostic.message)
+        key = (document.uri, admitted.version, start, end, diagnostic.message)
         result = state.fixes.get(key)
         if result is None:
             cancel = threading.Event()
-            rel_path = ls.rel_path(document.uri)
+            rel_path = admitted.rel_path
 
             def work(
                 start: int = start,
@@ -354,19 +365,35 @@ def register(server: ClLspServer) -> None:
         language = _language(ls, document)
         if language is None:
             return None
+        admitted = ls.gate.admit(document.uri)
+        if isinstance(admitted, Refused):
+            return _refused_actions(ls, admitted)
         state = state_of(ls)
-        loop = asyncio.get_running_loop()
-        service = await loop.run_in_executor(state.executor, state.service_for, ls)
-        if service is None:
-            return None  # the model is still loading (or failed): nothing to offer yet
         encoding = ls.position_encoding
         start = offset_of(document, params.range.start, encoding)
         end = offset_of(document, params.range.end, encoding)
         only = list(params.context.only) if params.context.only else None
-        actions: list[types.CodeAction] = []
-        if _wanted(only, types.CodeActionKind.QuickFix):
-            actions += await _fix_actions(ls, state, service, document, language, params)
-        actions += _docstring_actions(ls, document, language, start, end, only)
+        # Docstring actions need no model until they are chosen: offered even while it loads.
+        actions = _docstring_actions(ls, document, language, start, end, only)
+        diagnostics = (
+            _diagnostics_to_fix(ls, document, language, params)
+            if _wanted(only, types.CodeActionKind.QuickFix)
+            else []
+        )
+        needs_model = bool(diagnostics) or not _resolve_supported(ls)
+        if needs_model and ls.service is None:
+            # Fix-its are computed and verified before they are listed: wait for the model
+            # within the completion time limit.
+            await ls.model_loaded(ls.settings.completion.time_limit_ms / 1000)
+        loop = asyncio.get_running_loop()
+        service = await loop.run_in_executor(state.executor, state.service_for, ls)
+        if service is None:
+            if needs_model and ls.engine_error is None:
+                ls.still_loading()
+            return actions if _resolve_supported(ls) else []
+        if diagnostics:
+            fixes = _fix_actions(ls, state, service, document, admitted, language, diagnostics)
+            actions = await fixes + actions
         if not _resolve_supported(ls):
             # Eager edits: the whole-file source action only when asked for by kind.
             if only is None:
@@ -378,10 +405,14 @@ def register(server: ClLspServer) -> None:
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def resolve(ls: ClLspServer, action: types.CodeAction) -> types.CodeAction:
+        if action.edit is not None:
+            return action
         state = state_of(ls)
+        if ls.service is None:
+            await ls.model_loaded(RESOLVE_LOAD_WAIT_S)  # offered while loading: wait for it
         loop = asyncio.get_running_loop()
         service = await loop.run_in_executor(state.executor, state.service_for, ls)
-        if service is None or action.edit is not None:
+        if service is None:
             return action
         await _resolve_into(ls, state, service, action)
         return action
@@ -414,6 +445,22 @@ def register(server: ClLspServer) -> None:
     server.document_listeners["close"].append(closed)
 
 
+def _refused_actions(ls: ClLspServer, refused: Refused) -> list[types.CodeAction] | None:
+    """A document the gate refuses: one disabled action that says why, for clients that
+    show disabled actions; nothing for the others. Nothing of it reaches a model."""
+    caps = ls.client_capabilities.text_document
+    code_action = caps.code_action if caps else None
+    if not (code_action and code_action.disabled_support):
+        return None
+    return [
+        types.CodeAction(
+            title="cl-lsp: no model actions in this file",
+            kind=types.CodeActionKind.RefactorRewrite,
+            disabled=types.CodeActionDisabled(reason=f"cl-lsp: {refused.reason}"),
+        )
+    ]
+
+
 def _cancel_timer(ls: ClLspServer, uri: str) -> None:
     timer = state_of(ls).timers.pop(uri, None)
     if timer is not None:
@@ -431,9 +478,13 @@ async def _resolve_into(
     language = _language(ls, document)
     if language is None:
         return
+    # The gate again: the document may have become a secret since the action was listed.
+    admitted = ls.gate.admit(document.uri)
+    if isinstance(admitted, Refused):
+        return
     cancel = threading.Event()
-    text_before = document.text
-    rel_path = ls.rel_path(document.uri)
+    text_before = admitted.text
+    rel_path = admitted.rel_path
 
     def work() -> list[Edit]:
         return _docstring_edits(ls, service, text_before, rel_path, language, data, cancel)

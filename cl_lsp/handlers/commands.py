@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from cl_lsp.core.document import Position
+from cl_lsp.gate import Refused
 from cl_lsp.handlers.progress import begin_progress
-from cl_lsp.service import CompletionRequest, Plan
+from cl_lsp.service import Plan
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -102,11 +103,14 @@ def register(server: ClLspServer) -> None:
             return f"{uri} is not open"
         if ls.service is None:
             return f"no model: {ls.status()}"
+        admitted = ls.gate.admit(uri)
+        if isinstance(admitted, Refused):
+            return f"no context: {admitted.reason}"
         offset = document.offset_at(
             Position(int(position.get("line", 0)), int(position.get("character", 0))),
             ls.position_encoding,
         )
-        request = CompletionRequest(document.text, offset, ls.rel_path(uri), document.language_id)
+        request = ls.completion_request(admitted, offset)
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, document.version)
         return describe_plan(plan)

@@ -19,6 +19,7 @@ from lsprotocol import types
 from cl_lsp.core.completion_cache import Suggestion
 from cl_lsp.core.document import Document
 from cl_lsp.engine.base import Cancelled, GenerationResult
+from cl_lsp.gate import Refused
 from cl_lsp.handlers.positions import lsp_position, offset_of
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ def _log_answer(
 
 async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
     """Run the pipeline for a cursor; None when there is nothing to suggest."""
-    document = ls.documents.get(uri)
-    service = ls.service
-    if document is None or service is None or not ls.settings.completion.enabled:
+    if ls.documents.get(uri) is None or not ls.settings.completion.enabled:
         return None
     task = asyncio.current_task()
     assert task is not None
@@ -77,15 +76,35 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
     if older is not None and older is not task and not older.done():
         older.cancel()  # latest wins: the older request is answered RequestCancelled
     ls.inflight[uri] = task
-    version = document.version
+    try:
+        return await _complete(ls, uri, position)
+    finally:
+        if ls.inflight.get(uri) is task:
+            del ls.inflight[uri]
+
+
+async def _complete(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
+    if ls.service is None:
+        # Loading: wait for the model within the request's time limit (a newer request
+        # for this document cancels the wait, as it would cancel a generation).
+        if not await ls.model_loaded(ls.settings.completion.time_limit_ms / 1000):
+            if ls.engine_error is None:
+                ls.still_loading()
+            return None
+    service = ls.service
+    document = ls.documents.get(uri)
+    if document is None or service is None:
+        return None
+    admitted = ls.gate.admit(uri)
+    if isinstance(admitted, Refused):
+        return None  # a secret or ignored file: nothing of it reaches a model
+    version = admitted.version
     offset = offset_of(document, position, ls.position_encoding)
-    request = ls.completion_request(document, offset)
+    request = ls.completion_request(admitted, offset)
     service.note_request(uri)
     # The user typed the beginning of the suggestion on screen: the rest, no model.
     typed = service.typed_through(request)
     if typed is not None:
-        if ls.inflight.get(uri) is task:
-            del ls.inflight[uri]
         _log_answer(uri, version, "typed")
         return _answer(document, offset, typed, "typed", ls.position_encoding)
     try:
@@ -107,9 +126,6 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
     except Cancelled:
         # Superseded inside the engine by a newer request with the same key.
         raise asyncio.CancelledError() from None
-    finally:
-        if ls.inflight.get(uri) is task:
-            del ls.inflight[uri]
     completion = service.finish(request, plan, result)
     service.remember(request, plan, completion)
     _log_answer(uri, version, "model", result, plan_s)

@@ -17,6 +17,7 @@ from lsprotocol import types
 
 from cl_lsp.core.document import Position
 from cl_lsp.engine.base import EngineError
+from cl_lsp.gate import Refused
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -32,7 +33,10 @@ async def _warm(ls: ClLspServer, uri: str, version: int, offset: int, since: flo
         return
     if document.version != version or service.requested_since(uri, since):
         return
-    request = ls.completion_request(document, offset)
+    admitted = ls.gate.admit(uri)
+    if isinstance(admitted, Refused):
+        return
+    request = ls.completion_request(admitted, offset)
     try:
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, version)

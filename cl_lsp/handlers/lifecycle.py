@@ -116,7 +116,9 @@ def register(server: ClLspServer) -> None:
             ls.protocol.fm.features.pop(types.TEXT_DOCUMENT_COMPLETION, None)
             ls.protocol.fm.feature_options.pop(types.TEXT_DOCUMENT_COMPLETION, None)
         if ls.root is not None and ls.settings.context.enabled:
-            ls.workspace_index = Workspace(ls.root, default_cache_dir(), ls.settings.context.ignore)
+            ls.workspace_index = Workspace(
+                ls.root, default_cache_dir(), ls.settings.context.ignore, ls.own_paths()
+            )
         log.info(
             "initialize: root=%s encoding=%s inline=%s",
             ls.root,
