@@ -326,7 +326,7 @@ def print_table(model: str, mode: str, summary: dict[str, Any]) -> None:
 
 
 def load(model: str, n_ctx: int) -> tuple[ActionsService, str, Any]:
-    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.engine.loader import load_session
 
     settings = Settings()
     settings.context.enabled = False
@@ -337,8 +337,9 @@ def load(model: str, n_ctx: int) -> tuple[ActionsService, str, Any]:
     elif model != "smollm":
         settings.model.path = model
     settings.model.n_ctx = n_ctx
-    engine, _info = load_engine(settings.model)
-    return make_service(engine, settings), engine.description, engine
+    session = load_session(settings.model)
+    engine = session.engine
+    return make_service(engine, settings, None, session.chat), engine.description, engine
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cl_lsp.config import Settings
@@ -51,6 +50,7 @@ from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import ContextRequest, IndexView, build_context, cached_counter
 from cl_lsp.core.window import fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
+from cl_lsp.engine.chat_format import ChatFormat
 
 log = logging.getLogger(__name__)
 
@@ -74,99 +74,6 @@ _LANGUAGE_NAMES = {
     "rust": "Rust",
     "bash": "Bash",
 }
-
-
-# --------------------------------------------------------------------------- chat template
-
-
-class ChatFormat:
-    """A model's chat template, rendered to token ids with its control tokens as ids."""
-
-    def __init__(
-        self,
-        template: str,
-        control: dict[str, int],
-        bos: str = "",
-        eos: str = "",
-        add_bos: int | None = None,
-    ) -> None:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        self._template = env.from_string(template)
-        self.control = control
-        self.bos, self.eos = bos, eos
-        self.add_bos = add_bos
-        names = sorted(control, key=len, reverse=True)
-        self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
-
-    @classmethod
-    def from_gguf(cls, path: Path) -> ChatFormat | None:
-        """Read the template and control tokens; None when the model has no template."""
-        try:
-            import gguf
-
-            reader = gguf.GGUFReader(str(path))
-            fields = reader.fields
-
-            def string(key: str) -> str | None:
-                f = fields.get(key)
-                return bytes(f.parts[f.data[0]]).decode("utf-8", "replace") if f else None
-
-            def number(key: str) -> int | None:
-                f = fields.get(key)
-                return int(f.parts[f.data[0]][0]) if f else None
-
-            template = string("tokenizer.chat_template")
-            if not template:
-                return None
-            tokens, types = (
-                fields.get("tokenizer.ggml.tokens"),
-                fields.get("tokenizer.ggml.token_type"),
-            )
-            control: dict[str, int] = {}
-            if tokens is not None and types is not None:
-                for i, index in enumerate(types.data):
-                    if int(types.parts[index][0]) == 3:  # CONTROL
-                        text = bytes(tokens.parts[tokens.data[i]]).decode("utf-8", "replace")
-                        if text:
-                            control[text] = i
-            by_id = {v: k for k, v in control.items()}
-            bos_id = number("tokenizer.ggml.bos_token_id")
-            eos_id = number("tokenizer.ggml.eos_token_id")
-            add_bos = number("tokenizer.ggml.add_bos_token")
-            return cls(
-                template,
-                control,
-                by_id.get(bos_id, "") if bos_id is not None else "",
-                by_id.get(eos_id, "") if eos_id is not None else "",
-                bos_id if add_bos else None,
-            )
-        except Exception as error:  # a template we cannot read: fall back to prefix-only
-            log.warning("cannot read the chat template of %s: %s", path, error)
-            return None
-
-    def render(self, messages: list[dict[str, str]]) -> str:
-        return str(
-            self._template.render(
-                messages=messages,
-                add_generation_prompt=True,
-                bos_token=self.bos,
-                eos_token=self.eos,
-            )
-        )
-
-    def encode(self, text: str, tokenize: Callable[[str], list[int]]) -> list[int]:
-        ids: list[int] = []
-        if self.add_bos is not None and not (self.bos and text.startswith(self.bos)):
-            ids.append(self.add_bos)
-        pieces = self._split.split(text) if self._split else [text]
-        for piece in pieces:
-            if piece in self.control:
-                ids.append(self.control[piece])
-            elif piece:
-                ids.extend(tokenize(piece))
-        return ids
 
 
 # --------------------------------------------------------------------------- results
@@ -602,18 +509,8 @@ def tidy_answer(text: str, slot: DocSlot, piece: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-def load_chat_format(engine: Engine, settings: Settings) -> ChatFormat | None:
-    """The chat template of the configured model (only needed when it cannot infill)."""
-    if engine.spec.fim is not None:
-        return None
-    try:
-        from cl_lsp.engine.loader import resolve_model_path
-
-        path = resolve_model_path(settings.model)
-    except Exception:
-        return None
-    return ChatFormat.from_gguf(path)
-
-
-def make_service(engine: Engine, settings: Settings, index: Any = None) -> ActionsService:
-    return ActionsService(engine, settings, index, load_chat_format(engine, settings))
+def make_service(
+    engine: Engine, settings: Settings, index: Any = None, chat: ChatFormat | None = None
+) -> ActionsService:
+    """The service for a loaded model; its chat format is used only when it cannot infill."""
+    return ActionsService(engine, settings, index, chat if engine.spec.fim is None else None)

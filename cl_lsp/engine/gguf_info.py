@@ -51,7 +51,8 @@ DEFAULT_ALIGNMENT = 32
 _CHUNK = 1 << 20  # read the header in 1 MiB pieces
 
 # Arrays we keep as lists; every other array is skipped (but still bounds-checked).
-_KEPT_ARRAYS = frozenset({"tokenizer.ggml.tokens"})
+_KEPT_ARRAYS = frozenset({"tokenizer.ggml.tokens", "tokenizer.ggml.token_type"})
+_CONTROL = 3  # llama_token_type CONTROL: chat templates name these tokens by text
 
 # GGUF value types: id -> (struct format, size). STRING=8 and ARRAY=9 are handled apart.
 _T_BOOL, _T_STRING, _T_ARRAY = 7, 8, 9
@@ -250,6 +251,7 @@ class ModelInfo:
     stop_ids: tuple[int, ...]  # EOT, EOS, file separators: stop generation at any of them
     tensor_types: dict[str, int] = field(default_factory=dict)  # ggml type name -> count
     metadata: dict[str, object] = field(default_factory=dict)  # scalar KVs (arrays left out)
+    control_tokens: dict[str, int] = field(default_factory=dict)  # text -> id, CONTROL type
     warnings: tuple[str, ...] = ()
 
     @property
@@ -671,6 +673,15 @@ def _token_index(tokens: Sequence[object]) -> dict[str, int]:
     return found
 
 
+def _control_tokens(tokens: Sequence[object], types: Sequence[object]) -> dict[str, int]:
+    """Texts of the CONTROL tokens (the last id wins, as gguf's reader gave it before)."""
+    found: dict[str, int] = {}
+    for i, (text, kind) in enumerate(zip(tokens, types, strict=False)):
+        if kind == _CONTROL and isinstance(text, str) and text:
+            found[text] = i
+    return found
+
+
 def _classify(
     texts: dict[str, int], arch: str | None, key_pre_text: str | None
 ) -> tuple[str | None, _FamilyTexts | None]:
@@ -795,6 +806,7 @@ def _interpret(path: Path, size: int, h: _Header) -> ModelInfo:
         stop_ids=_stop_ids(eot, eos, fim, ft, texts),
         tensor_types=h.tensor_types,
         metadata={k: v for k, v in kv.items() if v is not None},
+        control_tokens=_control_tokens(tokens, h.arrays.get("tokenizer.ggml.token_type", [])),
         warnings=tuple(warnings),
     )
 

@@ -46,6 +46,7 @@ from cl_lsp.engine.base import (
 )
 from cl_lsp.engine.gguf_info import ModelInfo
 from cl_lsp.engine.job_queue import JobQueue
+from cl_lsp.engine.session import inspect_model, prompt_spec
 
 log = logging.getLogger(__name__)
 
@@ -446,8 +447,6 @@ def _local_model(settings: ModelSettings) -> Path | None:
 
 def connect_remote(settings: ModelSettings) -> tuple[RemoteEngine, ModelInfo | None]:
     """Check the server and the tokenizer; EngineError with a fix when either is missing."""
-    from cl_lsp.engine.loader import inspect_model, prompt_spec
-
     if not settings.endpoint:
         raise EngineError(
             'model.backend is "remote" but model.endpoint is not set.',

@@ -67,7 +67,8 @@ class ActionState:
         with self.lock:
             if self.service is None or self.service_engine is not engine:
                 index = ls.workspace_index.index if ls.workspace_index else None
-                self.service = make_service(engine, ls.settings, index)
+                chat = ls.session.chat if ls.session is not None else None
+                self.service = make_service(engine, ls.settings, index, chat)
                 self.service_engine = engine
             return self.service
 
