@@ -14,12 +14,15 @@ Prompt modes, from what the model can do:
   template is rendered in a sandboxed Jinja environment and tokenized with its control
   tokens as ids; the question shows the code and asks for one piece.
 - "prefix": neither; the prompt shows the definition, then starts its documented copy.
+
+The pure parts live in core/: where documentation goes (doc_slots), how it is rendered
+(doc_render), fix regions and verification (fixits), stop rules and reply tidying
+(action_replies); the chat template in engine/chat_format.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,27 +30,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cl_lsp.config import Settings
-from cl_lsp.core.actions import (
-    DocParts,
-    DocSlot,
-    Edit,
+from cl_lsp.core.action_replies import (
+    first_sentence_line,
+    stop_after_fence,
+    stop_after_lines,
+    stop_at_line_after_text,
+    stop_at_newline,
+    tidy_answer,
+)
+from cl_lsp.core.doc_render import DocParts, detect_python_style, doc_frame, render_doc
+from cl_lsp.core.doc_slots import DocSlot
+from cl_lsp.core.fixits import (
     Region,
-    SourceText,
     Verdict,
     char_changes,
-    detect_python_style,
-    doc_frame,
     fix_candidates,
     fix_region,
     hint_comment,
-    minimal_edit,
-    render_doc,
-    syntax_problems,
     verify_fix,
 )
 from cl_lsp.core.languages import spec_by_name
 from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import ContextRequest, IndexView, build_context, cached_counter
+from cl_lsp.core.syntax_tree import SourceText, syntax_problems
+from cl_lsp.core.text_edit import Edit, minimal_edit
 from cl_lsp.core.window import fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
 from cl_lsp.engine.chat_format import ChatFormat
@@ -252,8 +258,8 @@ class ActionsService:
         after_doc = slot.existing[1] if slot.existing else slot.insert
         if self.mode == "chat":
             ids = self._chat_ids(self._doc_question(text, language, slot, piece), max_tokens)
-            result = self._generate(ids, max_tokens, cancel, _stop_at_line_after_text())
-            return tidy_answer(_first_sentence_line(result.text), slot, piece)
+            result = self._generate(ids, max_tokens, cancel, stop_at_line_after_text())
+            return tidy_answer(first_sentence_line(result.text), slot, piece)
         if self.mode == "fim":
             prefix = text[: slot.insert] + frame.before
             suffix = frame.after + text[after_doc:]
@@ -279,7 +285,7 @@ class ActionsService:
             max_suffix_lines=SUFFIX_LINES,
         )
         ids = self._fim_ids(head, window.prefix, window.suffix, max_tokens)
-        result = self._generate(ids, max_tokens, cancel, _stop_at_newline())
+        result = self._generate(ids, max_tokens, cancel, stop_at_newline())
         return result.text.split("\n", 1)[0]
 
     def _doc_question(self, text: str, language: str, slot: DocSlot, piece: str) -> str:
@@ -339,7 +345,7 @@ class ActionsService:
                 f"{old.rstrip()}\n```\nReply with the corrected code only, in a code block."
             )
             ids = self._chat_ids(question, budget)
-            raw = self._generate(ids, budget, cancel, _stop_after_fence(max_lines + 2)).text
+            raw = self._generate(ids, budget, cancel, stop_after_fence(max_lines + 2)).text
         else:
             hint = hint_comment(language, message, old, comment)
             head = self._context(text, region.start, language, rel_path)
@@ -351,7 +357,7 @@ class ActionsService:
             )
             suffix = window.suffix if self.mode == "fim" else ""
             ids = self._fim_ids(head, window.prefix, suffix, budget)
-            raw = self._generate(ids, budget, cancel, _stop_after_lines(max_lines)).text
+            raw = self._generate(ids, budget, cancel, stop_after_lines(max_lines)).text
         result.raw = raw
         accepted: list[tuple[int, int, str]] = []
         for order, candidate in enumerate(fix_candidates(raw, old, indent)):
@@ -385,128 +391,6 @@ class ActionsService:
                 out.edit = minimal_edit(src.text, region.start, region.end, candidate)
                 out.source = "parser"
                 return
-
-
-# --------------------------------------------------------------------------- stop rules
-
-
-def _stop_at_newline() -> Callable[[str], bool]:
-    seen: list[str] = []
-
-    def feed(piece: str) -> bool:
-        seen.append(piece)
-        return "\n" in piece or any(d in "".join(seen[-4:]) for d in ('"""', "*/", "</"))
-
-    return feed
-
-
-def _stop_at_line_after_text() -> Callable[[str], bool]:
-    text: list[str] = []
-
-    def feed(piece: str) -> bool:
-        text.append(piece)
-        joined = "".join(text)
-        return "\n" in joined.strip() and bool(joined.strip())
-
-    return feed
-
-
-def _stop_after_lines(lines: int) -> Callable[[str], bool]:
-    count = [0]
-
-    def feed(piece: str) -> bool:
-        count[0] += piece.count("\n")
-        return count[0] >= lines
-
-    return feed
-
-
-def _stop_after_fence(lines: int) -> Callable[[str], bool]:
-    text: list[str] = []
-
-    def feed(piece: str) -> bool:
-        text.append(piece)
-        joined = "".join(text)
-        return joined.count("```") >= 2 or joined.count("\n") > lines + 2
-
-    return feed
-
-
-_LEAD = re.compile(r"^(?:summary|description|docstring|answer|returns?|parameter)\s*[:\-]\s*", re.I)
-
-
-def _first_sentence_line(text: str) -> str:
-    """A chat reply reduced to one line of prose."""
-    for line in text.replace("```", "\n").split("\n"):
-        line = line.strip().strip("`\"'*").strip()
-        line = _LEAD.sub("", line)
-        if line and not line.startswith(("def ", "function ", "class ", "#")):
-            return line
-    return ""
-
-
-_ARTICLE = r"(?:the|this|a|an)\s+"
-_NAME = r"`?[\w.$:]+`?"
-_QUOTED = r"`[^`]+`"
-
-
-def _imperative(verb: str) -> str:
-    lower = verb.lower()
-    if lower.endswith("ies") and len(lower) > 4:
-        return verb[:-3] + "y"
-    if lower.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return verb[:-2]
-    if lower.endswith("s") and not lower.endswith("ss"):
-        return verb[:-1]
-    return verb
-
-
-def tidy_answer(text: str, slot: DocSlot, piece: str) -> str:
-    """Chat answers talk about the code ("The function `f` reads..."); a docstring says
-    what it does ("Read..."). Keeps the first sentence."""
-    text = text.strip()
-    sentence = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
-    if piece == "summary":
-        subject = (
-            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?"
-            r"(?:function|method|class|constructor|code|struct|type)"
-            rf"(?:\s+{_QUOTED})?(?:\s+in\s+\w+)?\s+"
-        )
-        match = re.match(subject, sentence, re.I)
-        if match:
-            rest = sentence[match.end() :]
-            rest = re.sub(
-                r"^(?:is|are)\s+(?:used|designed|responsible|meant)\s+(?:to|for)\s+", "", rest
-            )
-            if slot.kind in ("function", "method", "constructor"):
-                verb, _, tail = rest.partition(" ")
-                if verb.lower() in ("is", "are", "was", "has"):
-                    rest = ""  # "The function is a ...": no verb to keep; use it whole
-                elif slot.language != "go":  # Go doc comments: "Name returns ..."
-                    rest = f"{_imperative(verb)} {tail}".strip()
-            else:
-                rest = re.sub(r"^(?:is|represents)\s+", "", rest)
-            if rest:
-                sentence = rest[:1].upper() + rest[1:]
-    elif piece.startswith("param:"):
-        lead = (
-            rf"^(?:{_ARTICLE})?(?:parameter|argument)\s+{_NAME}"
-            rf"(?:\s+(?:of|in|to)\s+(?:{_ARTICLE})?{_NAME}(?:\s+(?:function|method|class))?)?"
-            r"\s+(?:is|represents|specifies|refers to)\s+"
-        )
-        sentence = re.sub(lead, "", sentence, flags=re.I)
-    else:
-        lead = (
-            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?(?:function|method)?\s*(?:{_QUOTED}\s+)?returns\s+"
-        )
-        sentence = re.sub(lead, "", sentence, flags=re.I)
-    sentence = sentence.strip()
-    if len(sentence) > 60 and sentence[-1] not in ".!?)":
-        # Cut off by the token limit: end at the last clause boundary instead.
-        cut = max(sentence.rfind(", "), sentence.rfind("; "))
-        if cut > 30:
-            sentence = sentence[:cut]
-    return sentence[:1].upper() + sentence[1:]
 
 
 def make_service(

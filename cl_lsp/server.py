@@ -24,7 +24,8 @@ from cl_lsp.core.filters import secret_content
 from cl_lsp.core.index import is_secret_path
 from cl_lsp.core.shape import Shape
 from cl_lsp.engine.base import Engine, EngineError
-from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, GuardedEngine, PromptLogEngine
+from cl_lsp.engine.guarded import GuardedEngine
+from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, PromptLogEngine
 from cl_lsp.engine.session import ModelSession, as_session
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
