@@ -66,21 +66,6 @@ FIX_MAX_TOKENS = 384
 PREFIX_LINES = 120
 SUFFIX_LINES = 80
 
-_LANGUAGE_NAMES = {
-    "python": "Python",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "tsx": "TypeScript",
-    "java": "Java",
-    "c": "C",
-    "cpp": "C++",
-    "c_sharp": "C#",
-    "php": "PHP",
-    "go": "Go",
-    "rust": "Rust",
-    "bash": "Bash",
-}
-
 
 # --------------------------------------------------------------------------- results
 
@@ -289,7 +274,7 @@ class ActionsService:
         return result.text.split("\n", 1)[0]
 
     def _doc_question(self, text: str, language: str, slot: DocSlot, piece: str) -> str:
-        name = _LANGUAGE_NAMES.get(language, language)
+        name = _title(language)
         end = slot.def_end
         lines = text[slot.def_start : end].split("\n")
         code = "\n".join(lines[:60])
@@ -339,7 +324,7 @@ class ActionsService:
         max_lines = old.count("\n") + 3
         budget = min(FIX_MAX_TOKENS, 3 * self._count(old) + 32)
         if self.mode == "chat":
-            name = _LANGUAGE_NAMES.get(language, language)
+            name = _title(language)
             question = (
                 f"This {name} code has a syntax error ({message}):\n```{name.lower()}\n"
                 f"{old.rstrip()}\n```\nReply with the corrected code only, in a code block."
@@ -398,3 +383,9 @@ def make_service(
 ) -> ActionsService:
     """The service for a loaded model; its chat format is used only when it cannot infill."""
     return ActionsService(engine, settings, index, chat if engine.spec.fim is None else None)
+
+
+def _title(language: str) -> str:
+    """How prompts name a language ("C#"); our key where it is not one of ours."""
+    spec = spec_by_name(language)
+    return spec.title if spec is not None else language

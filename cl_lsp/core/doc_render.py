@@ -9,7 +9,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .doc_slots import STYLES, DocSlot
+from .doc_slots import DocSlot, doc_style
+from .languages import DocStyle
 
 # --------------------------------------------------------------------------- python style
 
@@ -91,7 +92,7 @@ def _content_lines(slot: DocSlot, parts: DocParts, style: str) -> list[str]:
     params = [(p, sanitize(parts.params.get(p, ""))) for p in slot.params if p in parts.params]
     returns = sanitize(parts.returns) if parts.returns is not None else None
     has_returns = returns is not None
-    kind = STYLES[language].params
+    kind = _style(language).params
     if language == "python":
         if params or has_returns:
             lines.append("")
@@ -146,7 +147,7 @@ def _xml(text: str) -> str:
 def render_doc(slot: DocSlot, parts: DocParts, style: str = "google") -> str:
     """The complete documentation block, ready to insert at `slot.insert`."""
     lines = _content_lines(slot, parts, style)
-    conv = STYLES[slot.language]
+    conv = _style(slot.language)
     indent = slot.indent
     if conv.inside:
         body = "\n".join(lines)
@@ -200,3 +201,10 @@ def doc_frame(slot: DocSlot, parts: DocParts, style: str, piece: str) -> DocFram
     if piece == "summary" and after.startswith("."):
         after = after[1:]  # the sentence's full stop is the model's to write
     return DocFrame(before, after)
+
+
+def _style(language: str) -> DocStyle:
+    style = doc_style(language)
+    if style is None:
+        raise KeyError(f"no documentation convention for {language!r}")
+    return style

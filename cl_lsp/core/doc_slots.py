@@ -15,119 +15,24 @@ from dataclasses import dataclass, field
 
 import tree_sitter as ts
 
+from .languages import DocStyle, spec_by_name
 from .syntax_tree import SourceText
 
 # --------------------------------------------------------------------------- conventions
+# Each language's convention, definition nodes and wrappers are on its LanguageSpec.
 
 
-@dataclass(frozen=True)
-class DocStyle:
-    """How one language writes documentation for a definition."""
+def doc_style(language: str | None) -> DocStyle | None:
+    """The documentation convention of a language; None where docs are not supported."""
+    spec = spec_by_name(language) if language else None
+    return spec.doc if spec is not None else None
 
-    inside: bool  # Python: a string literal as the body's first statement
-    open: str  # first line (after the indentation), e.g. "/**", or "" for line comments
-    line: str  # prefix of each content line, e.g. " * ", "/// ", "# "
-    close: str  # last line, e.g. " */", or ""
-    params: str = ""  # "jsdoc" | "phpdoc" | "csharp" | "doxygen" | "" (summary only)
-
-
-STYLES: dict[str, DocStyle] = {
-    "python": DocStyle(True, '"""', "", '"""'),
-    "javascript": DocStyle(False, "/**", " * ", " */", "jsdoc"),
-    "typescript": DocStyle(False, "/**", " * ", " */", "tsdoc"),
-    "tsx": DocStyle(False, "/**", " * ", " */", "tsdoc"),
-    "java": DocStyle(False, "/**", " * ", " */", "jsdoc"),
-    "php": DocStyle(False, "/**", " * ", " */", "phpdoc"),
-    "c": DocStyle(False, "/**", " * ", " */", "doxygen"),
-    "cpp": DocStyle(False, "/**", " * ", " */", "doxygen"),
-    "c_sharp": DocStyle(False, "", "/// ", "", "csharp"),
-    "go": DocStyle(False, "", "// ", ""),
-    "rust": DocStyle(False, "", "/// ", ""),
-    "bash": DocStyle(False, "", "# ", ""),
-}
-
-# Definition node types per language, with a kind for the UI.
-_DEFINITIONS: dict[str, dict[str, str]] = {
-    "python": {"function_definition": "function", "class_definition": "class"},
-    "javascript": {
-        "function_declaration": "function",
-        "generator_function_declaration": "function",
-        "class_declaration": "class",
-        "method_definition": "method",
-        "lexical_declaration": "function",
-        "variable_declaration": "function",
-    },
-    "java": {
-        "method_declaration": "method",
-        "constructor_declaration": "constructor",
-        "class_declaration": "class",
-        "interface_declaration": "interface",
-        "enum_declaration": "enum",
-        "record_declaration": "record",
-    },
-    "c": {"function_definition": "function"},
-    "cpp": {
-        "function_definition": "function",
-        "class_specifier": "class",
-        "struct_specifier": "struct",
-    },
-    "c_sharp": {
-        "method_declaration": "method",
-        "constructor_declaration": "constructor",
-        "class_declaration": "class",
-        "interface_declaration": "interface",
-        "struct_declaration": "struct",
-        "record_declaration": "record",
-        "enum_declaration": "enum",
-    },
-    "php": {
-        "function_definition": "function",
-        "method_declaration": "method",
-        "class_declaration": "class",
-        "interface_declaration": "interface",
-        "trait_declaration": "trait",
-    },
-    "go": {
-        "function_declaration": "function",
-        "method_declaration": "method",
-        "type_declaration": "type",
-    },
-    "rust": {
-        "function_item": "function",
-        "function_signature_item": "function",
-        "struct_item": "struct",
-        "enum_item": "enum",
-        "trait_item": "trait",
-        "mod_item": "module",
-    },
-    "bash": {"function_definition": "function"},
-}
-_TS_EXTRA = {
-    "interface_declaration": "interface",
-    "abstract_class_declaration": "class",
-    "type_alias_declaration": "type",
-    "enum_declaration": "enum",
-    "function_signature": "function",
-    "method_signature": "method",
-    "abstract_method_signature": "method",
-}
-_DEFINITIONS["typescript"] = {**_DEFINITIONS["javascript"], **_TS_EXTRA}
-_DEFINITIONS["tsx"] = _DEFINITIONS["typescript"]
-
-# Nodes that carry a definition and own the comment in front of it.
-_WRAPPERS = {
-    "python": ("decorated_definition",),
-    "javascript": ("export_statement",),
-    "typescript": ("export_statement",),
-    "tsx": ("export_statement",),
-    "cpp": ("template_declaration",),
-}
 
 _COMMENT_TYPES = ("comment", "line_comment", "block_comment", "doc_comment")
 
 
 def supports_docs(language: str | None) -> bool:
-    return language in STYLES
+    return doc_style(language) is not None
 
 
 # --------------------------------------------------------------------------- doc slots
@@ -324,7 +229,8 @@ def _has_value_return(node: ts.Node, depth: int) -> bool:
 
 
 def _definition_nodes(root: ts.Node, language: str) -> Iterator[ts.Node]:
-    kinds = _DEFINITIONS.get(language, {})
+    spec = spec_by_name(language)
+    kinds = spec.definitions if spec is not None else {}
     stack = [root]
     while stack:
         node = stack.pop()
@@ -337,7 +243,8 @@ def _definition_nodes(root: ts.Node, language: str) -> Iterator[ts.Node]:
 
 def _outer(node: ts.Node, language: str) -> ts.Node:
     """The node the documentation belongs in front of: decorators, `export`, templates."""
-    wrappers = _WRAPPERS.get(language, ())
+    spec = spec_by_name(language)
+    wrappers = spec.definition_wrappers if spec is not None else ()
     while node.parent is not None and node.parent.type in wrappers:
         node = node.parent
     return node
@@ -506,13 +413,14 @@ def _comment_slot(node: ts.Node, src: SourceText, language: str, kind: str, name
 
 def doc_slots(text: str, language: str, src: SourceText | None = None) -> list[DocSlot]:
     """Every documentable definition of the file, in document order."""
-    if language not in STYLES:
+    spec = spec_by_name(language)
+    if spec is None or spec.doc is None:
         return []
     src = src or SourceText(text, language)
     slots: list[DocSlot] = []
     seen: set[int] = set()
     for node in _definition_nodes(src.tree.root_node, language):
-        kind = _DEFINITIONS[language][node.type]
+        kind = spec.definitions[node.type]
         name = _name_of(node, src)
         if not name:
             continue
