@@ -14,9 +14,9 @@ from cl_lsp.engine.gguf_header import Header, ModelFileError, read_header
 
 __all__ = [
     "FIM_FAMILIES",
-    "FimTokens",
     "ModelFileError",
     "ModelInfo",
+    "VocabFimTokens",
     "describe",
     "read_model_info",
 ]
@@ -111,8 +111,10 @@ _INTERESTING_TEXTS = frozenset(
 
 
 @dataclass(frozen=True)
-class FimTokens:
-    """Fill-in-the-middle token ids (None where the model has no such token)."""
+class VocabFimTokens:
+    """The fill-in-the-middle token ids a vocabulary holds (None where it has no such
+    token). Not core.prompt.FimTokens: that is what a prompt builder uses, and only
+    exists for a model that can infill (engine/session.prompt_spec makes one of this)."""
 
     pre: int | None = None
     suf: int | None = None
@@ -146,7 +148,7 @@ class ModelInfo:
     bos_id: int | None
     eos_id: int | None
     eot_id: int | None
-    fim: FimTokens
+    fim: VocabFimTokens
     fim_family: str | None  # one of FIM_FAMILIES, or None
     has_chat_template: bool
     add_bos: bool | None
@@ -243,7 +245,7 @@ def _fim_tokens(
     ft: _FamilyTexts | None,
     vocab: int | None,
     warnings: list[str],
-) -> FimTokens:
+) -> VocabFimTokens:
     """GGUF keys win (the converter declared them); token texts fill the gaps."""
 
     def pick(keys: Iterable[str], text: str | None, what: str) -> int | None:
@@ -255,7 +257,7 @@ def _fim_tokens(
 
     p = "tokenizer.ggml."
     t = ft or _FamilyTexts("", "", "")  # empty texts are never looked up
-    return FimTokens(
+    return VocabFimTokens(
         pre=pick((p + "fim_pre_token_id", p + "prefix_token_id"), t.pre, "FIM prefix"),
         suf=pick((p + "fim_suf_token_id", p + "suffix_token_id"), t.suf, "FIM suffix"),
         mid=pick((p + "fim_mid_token_id", p + "middle_token_id"), t.mid, "FIM middle"),
@@ -268,7 +270,7 @@ def _fim_tokens(
 def _stop_ids(
     eot: int | None,
     eos: int | None,
-    fim: FimTokens,
+    fim: VocabFimTokens,
     ft: _FamilyTexts | None,
     texts: dict[str, int],
 ) -> tuple[int, ...]:
