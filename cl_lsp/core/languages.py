@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import PurePath
@@ -66,6 +66,19 @@ _TS_DEFINITIONS = {
     "abstract_method_signature": "method",
 }
 
+_TYPESCRIPT = LanguageSpec(
+    "typescript",
+    "tree_sitter_typescript",
+    "language_typescript",
+    (".ts", ".mts", ".cts"),
+    ("typescript",),
+    "//",
+    display_name="TypeScript",
+    doc=DocStyle(False, *_BLOCK_DOC, "tsdoc"),
+    definitions=_TS_DEFINITIONS,
+    definition_wrappers=("export_statement",),
+)
+
 LANGUAGES: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "python",
@@ -91,29 +104,13 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         definitions=_JS_DEFINITIONS,
         definition_wrappers=("export_statement",),
     ),
-    LanguageSpec(
-        "typescript",
-        "tree_sitter_typescript",
-        "language_typescript",
-        (".ts", ".mts", ".cts"),
-        ("typescript",),
-        "//",
-        display_name="TypeScript",
-        doc=DocStyle(False, *_BLOCK_DOC, "tsdoc"),
-        definitions=_TS_DEFINITIONS,
-        definition_wrappers=("export_statement",),
-    ),
-    LanguageSpec(
-        "tsx",
-        "tree_sitter_typescript",
-        "language_tsx",
-        (".tsx",),
-        ("typescriptreact",),
-        "//",
-        display_name="TypeScript",
-        doc=DocStyle(False, *_BLOCK_DOC, "tsdoc"),
-        definitions=_TS_DEFINITIONS,
-        definition_wrappers=("export_statement",),
+    _TYPESCRIPT,
+    replace(
+        _TYPESCRIPT,
+        name="tsx",
+        loader="language_tsx",
+        extensions=(".tsx",),
+        language_ids=("typescriptreact",),
     ),
     LanguageSpec(
         "java",
