@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pathspec import GitIgnoreSpec, Pattern
+from pathspec import GitIgnoreSpec
 
 SKIP_DIRS = frozenset(
     {
@@ -137,7 +137,7 @@ def content_skip_reason(source: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class _Rule:
-    pattern: Pattern  # pathspec compiled it; we only ask it to match
+    regex: re.Pattern[str]  # pathspec's compiled glob; RegexPattern.match_file searches it
     negated: bool
     dir_only: bool  # "out/": matches a folder itself, never a file of that name
 
@@ -146,19 +146,20 @@ def parse_gitignore(text: str) -> list[_Rule]:
     """The rules of one .gitignore file (paths are matched relative to its folder)."""
     rules: list[_Rule] = []
     for pattern in GitIgnoreSpec.from_lines(text.splitlines()).patterns:
-        if pattern.include is None:  # a comment or a blank line
+        if pattern.include is None or pattern.regex is None:  # a comment or a blank line
             continue
         line = str(pattern.pattern).rstrip(" ")
-        rules.append(_Rule(pattern, not pattern.include, line.endswith("/")))
+        rules.append(_Rule(pattern.regex, not pattern.include, line.endswith("/")))
     return rules
 
 
 def _matches(rule: _Rule, rel_path: str, is_dir: bool) -> bool:
-    """Whether a rule names this path itself (not only what lies below it: `a/**` names
-    the files in `a`, not `a`, so `!a/keep` can still bring one back)."""
-    if rule.pattern.match_file(rel_path):
+    """Whether a rule names this path (`a/**` names the files in `a`, not `a`, so
+    `!a/keep` can still bring one back). The regex is searched as pathspec's
+    `match_file` does, without building its result object (half the scan's cost)."""
+    if rule.regex.search(rel_path) is not None:
         return True
-    return is_dir and rule.dir_only and bool(rule.pattern.match_file(rel_path + "/"))
+    return is_dir and rule.dir_only and rule.regex.search(rel_path + "/") is not None
 
 
 class IgnoreRules:
