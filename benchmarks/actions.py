@@ -38,13 +38,8 @@ sys.path.insert(0, str(REPO))
 
 from cl_lsp.actions_service import ActionsService, make_service  # noqa: E402
 from cl_lsp.config import Settings  # noqa: E402
-from cl_lsp.core.actions import (  # noqa: E402
-    SourceText,
-    count_errors,
-    doc_slots,
-    syntax_problems,
-    undocumented,
-)
+from cl_lsp.core.doc_slots import doc_slots, undocumented  # noqa: E402
+from cl_lsp.core.syntax_tree import SourceText, count_syntax_problems, syntax_problems  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 PY_FILES = [
@@ -95,8 +90,8 @@ class DocOutcome:
 def check_docstring(text: str, language: str, slot_name: str, edit: Any, indent: str) -> str:
     """ "" when the documentation is placed and delimited correctly, else why not."""
     after = edit.apply(text)
-    before_errors = count_errors(SourceText(text, language).tree)
-    if count_errors(SourceText(after, language).tree) > before_errors:
+    before_errors = count_syntax_problems(SourceText(text, language).tree)
+    if count_syntax_problems(SourceText(after, language).tree) > before_errors:
         return "file no longer parses"
     names = [s for s in doc_slots(after, language) if s.name == slot_name]
     if not any(s.documented for s in names):
@@ -212,7 +207,7 @@ def run_fixes(
             sites: list[tuple[Path, int, str, str]] = []
             for path in paths:
                 text = path.read_text(encoding="utf-8", errors="replace")
-                if count_errors(SourceText(text, language).tree):
+                if count_syntax_problems(SourceText(text, language).tree):
                     continue
                 lines = text.split("\n")
                 for number, line in enumerate(lines):
@@ -326,7 +321,7 @@ def print_table(model: str, mode: str, summary: dict[str, Any]) -> None:
 
 
 def load(model: str, n_ctx: int) -> tuple[ActionsService, str, Any]:
-    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.engine.loader import load_session
 
     settings = Settings()
     settings.context.enabled = False
@@ -337,8 +332,9 @@ def load(model: str, n_ctx: int) -> tuple[ActionsService, str, Any]:
     elif model != "smollm":
         settings.model.path = model
     settings.model.n_ctx = n_ctx
-    engine, _info = load_engine(settings.model)
-    return make_service(engine, settings), engine.description, engine
+    session = load_session(settings.model)
+    engine = session.engine
+    return make_service(engine, settings, None, session.chat), engine.description, engine
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -571,9 +571,9 @@ def _similarity(text: str, truth: str) -> float:
 
 
 def _errors(parser: ts.Parser, text: str) -> int:
-    from cl_lsp.core.actions import count_errors
+    from cl_lsp.core.syntax_tree import count_syntax_problems
 
-    return count_errors(parser.parse(text.encode("utf-8", "surrogatepass")))
+    return count_syntax_problems(parser.parse(text.encode("utf-8", "surrogatepass")))
 
 
 def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:

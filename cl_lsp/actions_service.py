@@ -14,43 +14,49 @@ Prompt modes, from what the model can do:
   template is rendered in a sandboxed Jinja environment and tokenized with its control
   tokens as ids; the question shows the code and asks for one piece.
 - "prefix": neither; the prompt shows the definition, then starts its documented copy.
+
+The pure parts live in core/: where documentation goes (doc_slots), how it is rendered
+(doc_render), fix regions and verification (fixits), stop rules and reply tidying
+(action_replies); the chat template in engine/chat_format.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cl_lsp.config import Settings
-from cl_lsp.core.actions import (
-    DocParts,
-    DocSlot,
-    Edit,
+from cl_lsp.core.action_replies import (
+    first_sentence_line,
+    stop_after_fence,
+    stop_after_lines,
+    stop_at_line_after_text,
+    stop_at_newline,
+    tidy_answer,
+)
+from cl_lsp.core.doc_render import DocParts, detect_python_style, doc_frame, render_doc
+from cl_lsp.core.doc_slots import DocSlot
+from cl_lsp.core.fixits import (
     Region,
-    SourceText,
     Verdict,
     char_changes,
-    detect_python_style,
-    doc_frame,
     fix_candidates,
     fix_region,
     hint_comment,
-    minimal_edit,
-    render_doc,
-    syntax_problems,
     verify_fix,
 )
 from cl_lsp.core.languages import spec_by_name
 from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import ContextRequest, IndexView, build_context, cached_counter
+from cl_lsp.core.syntax_tree import SourceText, syntax_problems
+from cl_lsp.core.text_edit import Edit, minimal_edit
 from cl_lsp.core.window import fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
+from cl_lsp.engine.chat_format import ChatFormat
 
 log = logging.getLogger(__name__)
 
@@ -59,114 +65,6 @@ PIECE_TOKENS = 28
 FIX_MAX_TOKENS = 384
 PREFIX_LINES = 120
 SUFFIX_LINES = 80
-
-_LANGUAGE_NAMES = {
-    "python": "Python",
-    "javascript": "JavaScript",
-    "typescript": "TypeScript",
-    "tsx": "TypeScript",
-    "java": "Java",
-    "c": "C",
-    "cpp": "C++",
-    "c_sharp": "C#",
-    "php": "PHP",
-    "go": "Go",
-    "rust": "Rust",
-    "bash": "Bash",
-}
-
-
-# --------------------------------------------------------------------------- chat template
-
-
-class ChatFormat:
-    """A model's chat template, rendered to token ids with its control tokens as ids."""
-
-    def __init__(
-        self,
-        template: str,
-        control: dict[str, int],
-        bos: str = "",
-        eos: str = "",
-        add_bos: int | None = None,
-    ) -> None:
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        self._template = env.from_string(template)
-        self.control = control
-        self.bos, self.eos = bos, eos
-        self.add_bos = add_bos
-        names = sorted(control, key=len, reverse=True)
-        self._split = re.compile("(" + "|".join(map(re.escape, names)) + ")") if names else None
-
-    @classmethod
-    def from_gguf(cls, path: Path) -> ChatFormat | None:
-        """Read the template and control tokens; None when the model has no template."""
-        try:
-            import gguf
-
-            reader = gguf.GGUFReader(str(path))
-            fields = reader.fields
-
-            def string(key: str) -> str | None:
-                f = fields.get(key)
-                return bytes(f.parts[f.data[0]]).decode("utf-8", "replace") if f else None
-
-            def number(key: str) -> int | None:
-                f = fields.get(key)
-                return int(f.parts[f.data[0]][0]) if f else None
-
-            template = string("tokenizer.chat_template")
-            if not template:
-                return None
-            tokens, types = (
-                fields.get("tokenizer.ggml.tokens"),
-                fields.get("tokenizer.ggml.token_type"),
-            )
-            control: dict[str, int] = {}
-            if tokens is not None and types is not None:
-                for i, index in enumerate(types.data):
-                    if int(types.parts[index][0]) == 3:  # CONTROL
-                        text = bytes(tokens.parts[tokens.data[i]]).decode("utf-8", "replace")
-                        if text:
-                            control[text] = i
-            by_id = {v: k for k, v in control.items()}
-            bos_id = number("tokenizer.ggml.bos_token_id")
-            eos_id = number("tokenizer.ggml.eos_token_id")
-            add_bos = number("tokenizer.ggml.add_bos_token")
-            return cls(
-                template,
-                control,
-                by_id.get(bos_id, "") if bos_id is not None else "",
-                by_id.get(eos_id, "") if eos_id is not None else "",
-                bos_id if add_bos else None,
-            )
-        except Exception as error:  # a template we cannot read: fall back to prefix-only
-            log.warning("cannot read the chat template of %s: %s", path, error)
-            return None
-
-    def render(self, messages: list[dict[str, str]]) -> str:
-        return str(
-            self._template.render(
-                messages=messages,
-                add_generation_prompt=True,
-                bos_token=self.bos,
-                eos_token=self.eos,
-            )
-        )
-
-    def encode(self, text: str, tokenize: Callable[[str], list[int]]) -> list[int]:
-        ids: list[int] = []
-        if self.add_bos is not None and not (self.bos and text.startswith(self.bos)):
-            ids.append(self.add_bos)
-        pieces = self._split.split(text) if self._split else [text]
-        for piece in pieces:
-            if piece in self.control:
-                ids.append(self.control[piece])
-            elif piece:
-                ids.extend(tokenize(piece))
-        return ids
 
 
 # --------------------------------------------------------------------------- results
@@ -345,8 +243,8 @@ class ActionsService:
         after_doc = slot.existing[1] if slot.existing else slot.insert
         if self.mode == "chat":
             ids = self._chat_ids(self._doc_question(text, language, slot, piece), max_tokens)
-            result = self._generate(ids, max_tokens, cancel, _stop_at_line_after_text())
-            return tidy_answer(_first_sentence_line(result.text), slot, piece)
+            result = self._generate(ids, max_tokens, cancel, stop_at_line_after_text())
+            return tidy_answer(first_sentence_line(result.text), slot, piece)
         if self.mode == "fim":
             prefix = text[: slot.insert] + frame.before
             suffix = frame.after + text[after_doc:]
@@ -372,11 +270,11 @@ class ActionsService:
             max_suffix_lines=SUFFIX_LINES,
         )
         ids = self._fim_ids(head, window.prefix, window.suffix, max_tokens)
-        result = self._generate(ids, max_tokens, cancel, _stop_at_newline())
+        result = self._generate(ids, max_tokens, cancel, stop_at_newline())
         return result.text.split("\n", 1)[0]
 
     def _doc_question(self, text: str, language: str, slot: DocSlot, piece: str) -> str:
-        name = _LANGUAGE_NAMES.get(language, language)
+        name = _title(language)
         end = slot.def_end
         lines = text[slot.def_start : end].split("\n")
         code = "\n".join(lines[:60])
@@ -426,13 +324,13 @@ class ActionsService:
         max_lines = old.count("\n") + 3
         budget = min(FIX_MAX_TOKENS, 3 * self._count(old) + 32)
         if self.mode == "chat":
-            name = _LANGUAGE_NAMES.get(language, language)
+            name = _title(language)
             question = (
                 f"This {name} code has a syntax error ({message}):\n```{name.lower()}\n"
                 f"{old.rstrip()}\n```\nReply with the corrected code only, in a code block."
             )
             ids = self._chat_ids(question, budget)
-            raw = self._generate(ids, budget, cancel, _stop_after_fence(max_lines + 2)).text
+            raw = self._generate(ids, budget, cancel, stop_after_fence(max_lines + 2)).text
         else:
             hint = hint_comment(language, message, old, comment)
             head = self._context(text, region.start, language, rel_path)
@@ -444,7 +342,7 @@ class ActionsService:
             )
             suffix = window.suffix if self.mode == "fim" else ""
             ids = self._fim_ids(head, window.prefix, suffix, budget)
-            raw = self._generate(ids, budget, cancel, _stop_after_lines(max_lines)).text
+            raw = self._generate(ids, budget, cancel, stop_after_lines(max_lines)).text
         result.raw = raw
         accepted: list[tuple[int, int, str]] = []
         for order, candidate in enumerate(fix_candidates(raw, old, indent)):
@@ -480,140 +378,14 @@ class ActionsService:
                 return
 
 
-# --------------------------------------------------------------------------- stop rules
+def make_service(
+    engine: Engine, settings: Settings, index: Any = None, chat: ChatFormat | None = None
+) -> ActionsService:
+    """The service for a loaded model; its chat format is used only when it cannot infill."""
+    return ActionsService(engine, settings, index, chat if engine.spec.fim is None else None)
 
 
-def _stop_at_newline() -> Callable[[str], bool]:
-    seen: list[str] = []
-
-    def feed(piece: str) -> bool:
-        seen.append(piece)
-        return "\n" in piece or any(d in "".join(seen[-4:]) for d in ('"""', "*/", "</"))
-
-    return feed
-
-
-def _stop_at_line_after_text() -> Callable[[str], bool]:
-    text: list[str] = []
-
-    def feed(piece: str) -> bool:
-        text.append(piece)
-        joined = "".join(text)
-        return "\n" in joined.strip() and bool(joined.strip())
-
-    return feed
-
-
-def _stop_after_lines(lines: int) -> Callable[[str], bool]:
-    count = [0]
-
-    def feed(piece: str) -> bool:
-        count[0] += piece.count("\n")
-        return count[0] >= lines
-
-    return feed
-
-
-def _stop_after_fence(lines: int) -> Callable[[str], bool]:
-    text: list[str] = []
-
-    def feed(piece: str) -> bool:
-        text.append(piece)
-        joined = "".join(text)
-        return joined.count("```") >= 2 or joined.count("\n") > lines + 2
-
-    return feed
-
-
-_LEAD = re.compile(r"^(?:summary|description|docstring|answer|returns?|parameter)\s*[:\-]\s*", re.I)
-
-
-def _first_sentence_line(text: str) -> str:
-    """A chat reply reduced to one line of prose."""
-    for line in text.replace("```", "\n").split("\n"):
-        line = line.strip().strip("`\"'*").strip()
-        line = _LEAD.sub("", line)
-        if line and not line.startswith(("def ", "function ", "class ", "#")):
-            return line
-    return ""
-
-
-_ARTICLE = r"(?:the|this|a|an)\s+"
-_NAME = r"`?[\w.$:]+`?"
-_QUOTED = r"`[^`]+`"
-
-
-def _imperative(verb: str) -> str:
-    lower = verb.lower()
-    if lower.endswith("ies") and len(lower) > 4:
-        return verb[:-3] + "y"
-    if lower.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return verb[:-2]
-    if lower.endswith("s") and not lower.endswith("ss"):
-        return verb[:-1]
-    return verb
-
-
-def tidy_answer(text: str, slot: DocSlot, piece: str) -> str:
-    """Chat answers talk about the code ("The function `f` reads..."); a docstring says
-    what it does ("Read..."). Keeps the first sentence."""
-    text = text.strip()
-    sentence = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
-    if piece == "summary":
-        subject = (
-            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?"
-            r"(?:function|method|class|constructor|code|struct|type)"
-            rf"(?:\s+{_QUOTED})?(?:\s+in\s+\w+)?\s+"
-        )
-        match = re.match(subject, sentence, re.I)
-        if match:
-            rest = sentence[match.end() :]
-            rest = re.sub(
-                r"^(?:is|are)\s+(?:used|designed|responsible|meant)\s+(?:to|for)\s+", "", rest
-            )
-            if slot.kind in ("function", "method", "constructor"):
-                verb, _, tail = rest.partition(" ")
-                if verb.lower() in ("is", "are", "was", "has"):
-                    rest = ""  # "The function is a ...": no verb to keep; use it whole
-                elif slot.language != "go":  # Go doc comments: "Name returns ..."
-                    rest = f"{_imperative(verb)} {tail}".strip()
-            else:
-                rest = re.sub(r"^(?:is|represents)\s+", "", rest)
-            if rest:
-                sentence = rest[:1].upper() + rest[1:]
-    elif piece.startswith("param:"):
-        lead = (
-            rf"^(?:{_ARTICLE})?(?:parameter|argument)\s+{_NAME}"
-            rf"(?:\s+(?:of|in|to)\s+(?:{_ARTICLE})?{_NAME}(?:\s+(?:function|method|class))?)?"
-            r"\s+(?:is|represents|specifies|refers to)\s+"
-        )
-        sentence = re.sub(lead, "", sentence, flags=re.I)
-    else:
-        lead = (
-            rf"^(?:{_ARTICLE})?(?:{_QUOTED}\s+)?(?:function|method)?\s*(?:{_QUOTED}\s+)?returns\s+"
-        )
-        sentence = re.sub(lead, "", sentence, flags=re.I)
-    sentence = sentence.strip()
-    if len(sentence) > 60 and sentence[-1] not in ".!?)":
-        # Cut off by the token limit: end at the last clause boundary instead.
-        cut = max(sentence.rfind(", "), sentence.rfind("; "))
-        if cut > 30:
-            sentence = sentence[:cut]
-    return sentence[:1].upper() + sentence[1:]
-
-
-def load_chat_format(engine: Engine, settings: Settings) -> ChatFormat | None:
-    """The chat template of the configured model (only needed when it cannot infill)."""
-    if engine.spec.fim is not None:
-        return None
-    try:
-        from cl_lsp.engine.loader import resolve_model_path
-
-        path = resolve_model_path(settings.model)
-    except Exception:
-        return None
-    return ChatFormat.from_gguf(path)
-
-
-def make_service(engine: Engine, settings: Settings, index: Any = None) -> ActionsService:
-    return ActionsService(engine, settings, index, load_chat_format(engine, settings))
+def _title(language: str) -> str:
+    """How prompts name a language ("C#"); our key where it is not one of ours."""
+    spec = spec_by_name(language)
+    return spec.title if spec is not None else language

@@ -115,6 +115,14 @@ def parse_location(location: str) -> tuple[Path, int, int]:
         raise SystemExit(f"cl-lsp: expected FILE:LINE:COL, got {location!r}") from None
 
 
+def location_offset(text: str, line: int, col: int) -> int:
+    """The string offset of a 1-based LINE:COL: columns count characters, lines end as
+    LSP's do, out-of-range values clamp (the document's one conversion)."""
+    from cl_lsp.core.document import UTF32, Document, Position
+
+    return Document("", text).offset_at(Position(line - 1, col - 1), UTF32)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from cl_lsp.server import create_server
 
@@ -163,10 +171,7 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, An
     except (OSError, UnicodeDecodeError) as error:
         print(f"cl-lsp: cannot read {path}: {error}", file=sys.stderr)
         return 2
-    lines = text.splitlines(keepends=True)
-    offset = sum(len(x) for x in lines[: line - 1])
-    if line - 1 < len(lines):
-        offset += min(col - 1, len(lines[line - 1].rstrip("\r\n")))
+    offset = location_offset(text, line, col)
     try:
         engine, _info = load_engine(settings.model)
     except EngineError as error:

@@ -20,7 +20,9 @@ from cl_lsp import __version__
 from cl_lsp.config import Settings, merged
 from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
-from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, GuardedEngine, PromptLogEngine
+from cl_lsp.engine.guarded import GuardedEngine
+from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, PromptLogEngine
+from cl_lsp.engine.session import ModelSession, as_session
 from cl_lsp.gate import PromptGate, PromptText
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
@@ -29,7 +31,7 @@ from cl_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-EngineLoader = Callable[[Settings], Engine]
+EngineLoader = Callable[[Settings], Engine | ModelSession]
 STATUS_NOTIFICATION = "cl-lsp/status"
 
 
@@ -60,6 +62,7 @@ class ClLspServer(LanguageServer):
         self.client_has_configuration = False
         self._load_engine = load_engine
         self.engine: Engine | None = None
+        self.session: ModelSession | None = None  # the loaded model's facts (chat format)
         self.service: CompletionService | None = None
         self.engine_error: EngineError | None = None
         self.engine_ready = threading.Event()
@@ -137,7 +140,7 @@ class ClLspServer(LanguageServer):
     def _load(self) -> None:
         settings = self.settings
         try:
-            engine = self._load_engine(settings)
+            loaded = self._load_engine(settings)
         except EngineError as error:
             log.error("model unavailable: %s", error)
             self.engine_error = error
@@ -147,7 +150,8 @@ class ClLspServer(LanguageServer):
             self.engine_error = EngineError(f"Loading the model failed: {error}")
             self.notify_user(types.MessageType.Error, f"cl-lsp: {self.engine_error.message}")
         else:
-            self.engine = engine = self.guard_engine(engine)
+            self.session = session = as_session(loaded)
+            self.engine = engine = self.guard_engine(session.engine)
             index = self.workspace_index.index if self.workspace_index else None
             self.service = CompletionService(engine, self.settings, index)
             log.info("engine ready: %s", engine.description)
@@ -341,17 +345,18 @@ def create_server(
     from cl_lsp.handlers import code_actions, commands, completion, documents, lifecycle
 
     if load_engine is None:
-        from cl_lsp.engine.loader import load_engine as load_from_settings
+        from cl_lsp.engine.loader import load_session
 
-        def load_engine(settings: Settings) -> Engine:
-            return load_from_settings(settings.model)[0]
+        def load_engine(settings: Settings) -> Engine | ModelSession:
+            return load_session(settings.model)
 
     prompt_log = os.environ.get(PROMPT_LOG_ENV)
     if prompt_log:  # every prompt, detokenized, appended to this file (tests, debugging)
         load_plain = load_engine
 
-        def load_engine(settings: Settings) -> Engine:
-            return PromptLogEngine(load_plain(settings), prompt_log)
+        def load_engine(settings: Settings) -> Engine | ModelSession:
+            session = as_session(load_plain(settings))
+            return session.with_engine(PromptLogEngine(session.engine, prompt_log))
 
     server = ClLspServer(base_settings or Settings(), load_engine, pinned)
     lifecycle.register(server)

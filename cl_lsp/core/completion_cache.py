@@ -13,8 +13,9 @@ Pure: no LSP, no model. The caller decides what a key covers and when to record.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from cl_lsp.core.lru import LRU
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class CompletionCache:
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
         self._shown: dict[str, _Shown] = {}
-        self._lru: OrderedDict[str, Suggestion] = OrderedDict()
+        self._lru: LRU[str, Suggestion] = LRU(capacity)
 
     # -- typed-through ----------------------------------------------------------------
     def show(self, document: str, text: str, offset: int, suggestion: Suggestion) -> None:
@@ -78,16 +79,10 @@ class CompletionCache:
 
     # -- LRU --------------------------------------------------------------------------
     def get(self, key: str) -> Suggestion | None:
-        found = self._lru.get(key)
-        if found is not None:
-            self._lru.move_to_end(key)
-        return found
+        return self._lru.get(key)
 
     def put(self, key: str, suggestion: Suggestion) -> None:
-        self._lru[key] = suggestion
-        self._lru.move_to_end(key)
-        while len(self._lru) > self.capacity:
-            self._lru.popitem(last=False)
+        self._lru.put(key, suggestion)
 
     def __len__(self) -> int:
         return len(self._lru)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
-from .actions import SourceText, SyntaxProblem, syntax_problems
 from .languages import spec_by_name
+from .syntax_tree import SourceText, SyntaxProblem, syntax_problems
 
 MAX_CHARS = 2_000_000  # larger files are not parsed for diagnostics
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pathspec import GitIgnoreSpec
+
 SKIP_DIRS = frozenset(
     {
         ".git",
@@ -129,81 +131,35 @@ def content_skip_reason(source: bytes) -> str | None:
 # .gitignore
 
 
+# Globs are compiled by pathspec (git's wildmatch, escapes, `**`, anchoring); the walk
+# over folders and the per-folder files stay ours, as the scan prunes folder by folder.
+
+
 @dataclass(frozen=True)
 class _Rule:
-    regex: re.Pattern[str]
+    regex: re.Pattern[str]  # pathspec's compiled glob; RegexPattern.match_file searches it
     negated: bool
-    dir_only: bool
-
-
-def _glob_to_regex(pattern: str) -> str:
-    """One gitignore glob as a regex over a '/'-separated path (no anchors added)."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == n:
-            out.append("/.*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(c))
-                i += 1
-                continue
-            body = pattern[i + 1 : end]
-            if body[0] in "!^":
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
-            i = end + 1
-        elif c == "\\" and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
+    dir_only: bool  # "out/": matches a folder itself, never a file of that name
 
 
 def parse_gitignore(text: str) -> list[_Rule]:
     """The rules of one .gitignore file (paths are matched relative to its folder)."""
     rules: list[_Rule] = []
-    for raw in text.splitlines():
-        line = raw.rstrip("\r")
-        if not line or line.startswith("#"):
+    for pattern in GitIgnoreSpec.from_lines(text.splitlines()).patterns:
+        if pattern.include is None or pattern.regex is None:  # a comment or a blank line
             continue
-        # Trailing spaces are dropped unless escaped.
-        stripped = line.rstrip(" ")
-        if stripped.endswith("\\") and len(stripped) < len(line):
-            stripped += " "
-        line = stripped
-        negated = line.startswith("!")
-        if negated:
-            line = line[1:]
-        elif line.startswith("\\!") or line.startswith("\\#"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        anchored = "/" in line
-        line = line.lstrip("/")
-        body = _glob_to_regex(line)
-        regex = "^" + body + "$" if anchored else "^(?:.*/)?" + body + "$"
-        rules.append(_Rule(re.compile(regex, re.DOTALL), negated, dir_only))
+        line = str(pattern.pattern).rstrip(" ")
+        rules.append(_Rule(pattern.regex, not pattern.include, line.endswith("/")))
     return rules
+
+
+def _matches(rule: _Rule, rel_path: str, is_dir: bool) -> bool:
+    """Whether a rule names this path (`a/**` names the files in `a`, not `a`, so
+    `!a/keep` can still bring one back). The regex is searched as pathspec's
+    `match_file` does, without building its result object (half the scan's cost)."""
+    if rule.regex.search(rel_path) is not None:
+        return True
+    return is_dir and rule.dir_only and rule.regex.search(rel_path + "/") is not None
 
 
 class IgnoreRules:
@@ -232,9 +188,7 @@ class IgnoreRules:
                 continue
             sub = "/".join(parts[depth:])
             for rule in rules:
-                if rule.dir_only and not is_dir:
-                    continue
-                if rule.regex.match(sub):
+                if _matches(rule, sub, is_dir):
                     verdict = not rule.negated
         return verdict
 

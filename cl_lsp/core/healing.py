@@ -16,9 +16,10 @@ Pieces are bytes: byte-fallback tokens are parts of UTF-8 characters.
 from __future__ import annotations
 
 import bisect
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cl_lsp.core.lru import LRU
 
 # Cap what is backed off: the constraint stays short, the prompt keeps almost everything.
 MAX_BACK_TOKENS = 2
@@ -36,7 +37,7 @@ class PieceTable:
         self._exact: dict[bytes, list[int]] = {}
         for piece, token in order:
             self._exact.setdefault(piece, []).append(token)
-        self._allowed: OrderedDict[bytes, tuple[int, ...]] = OrderedDict()
+        self._allowed: LRU[bytes, tuple[int, ...]] = LRU(512)
 
     def __len__(self) -> int:
         return len(self._pieces)
@@ -71,17 +72,12 @@ class PieceTable:
         with `rest`, and pieces that are a proper beginning of it. Sorted ids, cached."""
         cached = self._allowed.get(rest)
         if cached is not None:
-            self._allowed.move_to_end(rest)
             return cached
         lo, hi = self._range(rest)
         found = set(self._ids[lo:hi])
         for end in range(1, len(rest)):
             found.update(self._exact.get(rest[:end], ()))
-        result = tuple(sorted(found))
-        self._allowed[rest] = result
-        if len(self._allowed) > 512:
-            self._allowed.popitem(last=False)
-        return result
+        return self._allowed.put(rest, tuple(sorted(found)))
 
 
 @dataclass(frozen=True)

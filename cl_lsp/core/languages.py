@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import PurePath
@@ -12,8 +13,19 @@ import tree_sitter as ts
 
 
 @dataclass(frozen=True)
+class DocStyle:
+    """How one language writes documentation for a definition."""
+
+    inside: bool  # Python: a string literal as the body's first statement
+    open: str  # first line (after the indentation), e.g. "/**", or "" for line comments
+    line: str  # prefix of each content line, e.g. " * ", "/// ", "# "
+    close: str  # last line, e.g. " */", or ""
+    params: str = ""  # "jsdoc" | "phpdoc" | "csharp" | "doxygen" | "" (summary only)
+
+
+@dataclass(frozen=True)
 class LanguageSpec:
-    """One language cl-lsp understands."""
+    """One language cl-lsp understands: grammar, file kinds, and what features need."""
 
     name: str  # our key; also the folder under grammars/
     module: str  # the per-language grammar wheel
@@ -21,10 +33,65 @@ class LanguageSpec:
     extensions: tuple[str, ...]
     language_ids: tuple[str, ...]  # LSP languageId values
     line_comment: str  # how a context snippet is commented out in this language
+    display_name: str = ""  # how prompts and messages name it ("C#")
+    doc: DocStyle | None = None  # its documentation convention (docstring actions)
+    # Definition node types -> a kind for the UI ("function", "class"...): what a
+    # docstring action documents.
+    definitions: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # Nodes that carry a definition and own the comment in front of it (decorators...).
+    definition_wrappers: tuple[str, ...] = ()
 
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+
+_BLOCK_DOC = ("/**", " * ", " */")
+_JS_DEFINITIONS = {
+    "function_declaration": "function",
+    "generator_function_declaration": "function",
+    "class_declaration": "class",
+    "method_definition": "method",
+    "lexical_declaration": "function",
+    "variable_declaration": "function",
+}
+_TS_DEFINITIONS = {
+    **_JS_DEFINITIONS,
+    "interface_declaration": "interface",
+    "abstract_class_declaration": "class",
+    "type_alias_declaration": "type",
+    "enum_declaration": "enum",
+    "function_signature": "function",
+    "method_signature": "method",
+    "abstract_method_signature": "method",
+}
+
+_TYPESCRIPT = LanguageSpec(
+    "typescript",
+    "tree_sitter_typescript",
+    "language_typescript",
+    (".ts", ".mts", ".cts"),
+    ("typescript",),
+    "//",
+    display_name="TypeScript",
+    doc=DocStyle(False, *_BLOCK_DOC, "tsdoc"),
+    definitions=_TS_DEFINITIONS,
+    definition_wrappers=("export_statement",),
+)
 
 LANGUAGES: tuple[LanguageSpec, ...] = (
-    LanguageSpec("python", "tree_sitter_python", "language", (".py", ".pyi"), ("python",), "#"),
+    LanguageSpec(
+        "python",
+        "tree_sitter_python",
+        "language",
+        (".py", ".pyi"),
+        ("python",),
+        "#",
+        display_name="Python",
+        doc=DocStyle(True, '"""', "", '"""'),
+        definitions={"function_definition": "function", "class_definition": "class"},
+        definition_wrappers=("decorated_definition",),
+    ),
     LanguageSpec(
         "javascript",
         "tree_sitter_javascript",
@@ -32,20 +99,48 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         (".js", ".mjs", ".cjs", ".jsx"),
         ("javascript", "javascriptreact"),
         "//",
+        display_name="JavaScript",
+        doc=DocStyle(False, *_BLOCK_DOC, "jsdoc"),
+        definitions=_JS_DEFINITIONS,
+        definition_wrappers=("export_statement",),
+    ),
+    _TYPESCRIPT,
+    replace(
+        _TYPESCRIPT,
+        name="tsx",
+        loader="language_tsx",
+        extensions=(".tsx",),
+        language_ids=("typescriptreact",),
     ),
     LanguageSpec(
-        "typescript",
-        "tree_sitter_typescript",
-        "language_typescript",
-        (".ts", ".mts", ".cts"),
-        ("typescript",),
+        "java",
+        "tree_sitter_java",
+        "language",
+        (".java",),
+        ("java",),
         "//",
+        display_name="Java",
+        doc=DocStyle(False, *_BLOCK_DOC, "jsdoc"),
+        definitions={
+            "method_declaration": "method",
+            "constructor_declaration": "constructor",
+            "class_declaration": "class",
+            "interface_declaration": "interface",
+            "enum_declaration": "enum",
+            "record_declaration": "record",
+        },
     ),
     LanguageSpec(
-        "tsx", "tree_sitter_typescript", "language_tsx", (".tsx",), ("typescriptreact",), "//"
+        "c",
+        "tree_sitter_c",
+        "language",
+        (".c", ".h"),
+        ("c",),
+        "//",
+        display_name="C",
+        doc=DocStyle(False, *_BLOCK_DOC, "doxygen"),
+        definitions={"function_definition": "function"},
     ),
-    LanguageSpec("java", "tree_sitter_java", "language", (".java",), ("java",), "//"),
-    LanguageSpec("c", "tree_sitter_c", "language", (".c", ".h"), ("c",), "//"),
     LanguageSpec(
         "cpp",
         "tree_sitter_cpp",
@@ -53,13 +148,94 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".ipp"),
         ("cpp",),
         "//",
+        display_name="C++",
+        doc=DocStyle(False, *_BLOCK_DOC, "doxygen"),
+        definitions={
+            "function_definition": "function",
+            "class_specifier": "class",
+            "struct_specifier": "struct",
+        },
+        definition_wrappers=("template_declaration",),
     ),
-    LanguageSpec("c_sharp", "tree_sitter_c_sharp", "language", (".cs",), ("csharp",), "//"),
-    LanguageSpec("php", "tree_sitter_php", "language_php", (".php",), ("php",), "//"),
-    LanguageSpec("go", "tree_sitter_go", "language", (".go",), ("go",), "//"),
-    LanguageSpec("rust", "tree_sitter_rust", "language", (".rs",), ("rust",), "//"),
     LanguageSpec(
-        "bash", "tree_sitter_bash", "language", (".sh", ".bash"), ("shellscript", "bash", "sh"), "#"
+        "c_sharp",
+        "tree_sitter_c_sharp",
+        "language",
+        (".cs",),
+        ("csharp",),
+        "//",
+        display_name="C#",
+        doc=DocStyle(False, "", "/// ", "", "csharp"),
+        definitions={
+            "method_declaration": "method",
+            "constructor_declaration": "constructor",
+            "class_declaration": "class",
+            "interface_declaration": "interface",
+            "struct_declaration": "struct",
+            "record_declaration": "record",
+            "enum_declaration": "enum",
+        },
+    ),
+    LanguageSpec(
+        "php",
+        "tree_sitter_php",
+        "language_php",
+        (".php",),
+        ("php",),
+        "//",
+        display_name="PHP",
+        doc=DocStyle(False, *_BLOCK_DOC, "phpdoc"),
+        definitions={
+            "function_definition": "function",
+            "method_declaration": "method",
+            "class_declaration": "class",
+            "interface_declaration": "interface",
+            "trait_declaration": "trait",
+        },
+    ),
+    LanguageSpec(
+        "go",
+        "tree_sitter_go",
+        "language",
+        (".go",),
+        ("go",),
+        "//",
+        display_name="Go",
+        doc=DocStyle(False, "", "// ", ""),
+        definitions={
+            "function_declaration": "function",
+            "method_declaration": "method",
+            "type_declaration": "type",
+        },
+    ),
+    LanguageSpec(
+        "rust",
+        "tree_sitter_rust",
+        "language",
+        (".rs",),
+        ("rust",),
+        "//",
+        display_name="Rust",
+        doc=DocStyle(False, "", "/// ", ""),
+        definitions={
+            "function_item": "function",
+            "function_signature_item": "function",
+            "struct_item": "struct",
+            "enum_item": "enum",
+            "trait_item": "trait",
+            "mod_item": "module",
+        },
+    ),
+    LanguageSpec(
+        "bash",
+        "tree_sitter_bash",
+        "language",
+        (".sh", ".bash"),
+        ("shellscript", "bash", "sh"),
+        "#",
+        display_name="Bash",
+        doc=DocStyle(False, "", "# ", ""),
+        definitions={"function_definition": "function"},
     ),
 )
 

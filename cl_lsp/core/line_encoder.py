@@ -9,9 +9,9 @@ encoder falls back to plain encoding when it does not.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 
+from cl_lsp.core.lru import LRU
 from cl_lsp.core.prompt import encode_infill
 
 Encode = Callable[[str], list[int]]
@@ -33,8 +33,7 @@ class LineEncoder:
     def __init__(self, encode: Encode, sentencepiece_space: bool, size: int = 4) -> None:
         self._encode = encode
         self._space = sentencepiece_space
-        self._memo: OrderedDict[str, list[int]] = OrderedDict()
-        self._size = size
+        self._memo: LRU[str, list[int]] = LRU(size)
         self.splits = sentencepiece_space and self._separable()
 
     def _separable(self) -> bool:
@@ -57,10 +56,5 @@ class LineEncoder:
     def _remembered(self, text: str) -> list[int]:
         ids = self._memo.get(text)
         if ids is None:
-            ids = self._encode(text)
-            self._memo[text] = ids
-            if len(self._memo) > self._size:
-                self._memo.popitem(last=False)
-        else:
-            self._memo.move_to_end(text)
+            ids = self._memo.put(text, self._encode(text))
         return list(ids)

@@ -1,4 +1,4 @@
-"""A small thread-safe LRU map for the caches of the context builder."""
+"""The one LRU map of cl-lsp: context caches, completions, tokenizer and healing memos."""
 
 from __future__ import annotations
 
@@ -33,3 +33,6 @@ class LRU(Generic[K, V]):
             while len(self._data) > self._maxsize:
                 self._data.popitem(last=False)
         return value
+
+    def __len__(self) -> int:
+        return len(self._data)

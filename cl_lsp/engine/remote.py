@@ -46,6 +46,8 @@ from cl_lsp.engine.base import (
 )
 from cl_lsp.engine.gguf_info import ModelInfo
 from cl_lsp.engine.job_queue import JobQueue
+from cl_lsp.engine.session import inspect_model, prompt_spec
+from cl_lsp.engine.vocab import LocalVocab
 
 log = logging.getLogger(__name__)
 
@@ -98,40 +100,6 @@ class _Http:
             conn.close()
 
 
-class _LocalVocab:
-    """Tokenize with the model's own vocabulary: llama.cpp loads it `vocab_only` (no
-    weights, no context, a few MB of memory even for a 70B file)."""
-
-    def __init__(self, path: Path) -> None:
-        import llama_cpp
-        from llama_cpp._internals import LlamaModel
-
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        try:
-            self._model = LlamaModel(path_model=str(path), params=params, verbose=False)
-        except (ValueError, RuntimeError, OSError) as error:
-            raise EngineError(
-                f"llama.cpp could not read the vocabulary of {path}: {error}.",
-                "Point model.path at a GGUF of the model the server runs.",
-            ) from error
-
-    def tokenize(self, text: str) -> list[int]:
-        if not text:
-            return []
-        data = text.encode("utf-8", "surrogatepass")
-        return list(self._model.tokenize(data, add_bos=False, special=False))
-
-    def detokenize(self, ids: list[int]) -> str:
-        return bytes(self._model.detokenize(ids)).decode("utf-8", "replace")
-
-    def token_text(self, token: int) -> str:
-        return str(self._model.token_get_text(token) or "")
-
-    def close(self) -> None:
-        self._model.close()
-
-
 class RemoteEngine:
     """The Engine protocol against an OpenAI-compatible `/v1/completions` endpoint."""
 
@@ -142,7 +110,7 @@ class RemoteEngine:
         spec: PromptSpec,
         stop_ids: frozenset[int],
         n_ctx: int,
-        vocab: _LocalVocab | None,
+        vocab: LocalVocab | None,
         server_tokenize: str | None,
         description: str,
     ) -> None:
@@ -446,8 +414,6 @@ def _local_model(settings: ModelSettings) -> Path | None:
 
 def connect_remote(settings: ModelSettings) -> tuple[RemoteEngine, ModelInfo | None]:
     """Check the server and the tokenizer; EngineError with a fix when either is missing."""
-    from cl_lsp.engine.loader import inspect_model, prompt_spec
-
     if not settings.endpoint:
         raise EngineError(
             'model.backend is "remote" but model.endpoint is not set.',
@@ -479,13 +445,13 @@ def connect_remote(settings: ModelSettings) -> tuple[RemoteEngine, ModelInfo | N
         served = str(models["data"][0].get("id", ""))
 
     info: ModelInfo | None = None
-    vocab: _LocalVocab | None = None
+    vocab: LocalVocab | None = None
     server_tokenize: str | None = None
     local = _local_model(settings)
     if local is not None:
         info = inspect_model(local)
         spec = prompt_spec(info)
-        vocab = _LocalVocab(local)
+        vocab = LocalVocab(local)
         stop_ids = frozenset(info.stop_ids)
         trained = info.context_length
         source = f"vocab from {local.name}"

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from cl_lsp.actions_service import ActionsService, FixResult, make_service
-from cl_lsp.core.actions import DocSlot, Edit, SyntaxProblem, doc_slots, slot_at, undocumented
 from cl_lsp.core.diagnostics import DiagnosticsPolicy, problems_of
+from cl_lsp.core.doc_slots import DocSlot, doc_slots, slot_at, undocumented
 from cl_lsp.core.document import Document
 from cl_lsp.core.languages import detect
+from cl_lsp.core.syntax_tree import SyntaxProblem
+from cl_lsp.core.text_edit import Edit
 from cl_lsp.engine.base import Cancelled
 from cl_lsp.gate import PromptText, Refused
 from cl_lsp.handlers.positions import lsp_range, offset_of
@@ -71,7 +73,8 @@ class ActionState:
         with self.lock:
             if self.service is None or self.service_engine is not engine:
                 index = ls.workspace_index.index if ls.workspace_index else None
-                self.service = make_service(engine, ls.settings, index)
+                chat = ls.session.chat if ls.session is not None else None
+                self.service = make_service(engine, ls.settings, index, chat)
                 self.service_engine = engine
             return self.service
 

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from cl_lsp.config import Settings
 from cl_lsp.core.prompt import FimTokens, PromptSpec
 from cl_lsp.engine.base import Cancelled, EngineStats, GenerationRequest, GenerationResult
-from cl_lsp.engine.prompt_log import GuardedEngine
+from cl_lsp.engine.guarded import GuardedEngine
 
 _BYTE0 = 3
 PRE, SUF, MID, EOT = 259, 260, 261, 262

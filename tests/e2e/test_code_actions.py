@@ -13,7 +13,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from cl_lsp.core.actions import SourceText, count_errors
+from cl_lsp.core.syntax_tree import SourceText, count_syntax_problems
 from tests.e2e.conftest import (
     Starter,
     open_doc,
@@ -123,7 +123,7 @@ async def test_docstring_is_resolved_lazily_and_placed(
     assert "    Args:" in doc and "        a:" in "\n".join(doc)
     # Nothing else changed, and the file still parses.
     assert after.replace("\n".join(doc) + "\n", "", 1) == SOURCE
-    assert count_errors(SourceText(after, "python").tree) == 0
+    assert count_syntax_problems(SourceText(after, "python").tree) == 0
     # An existing docstring is offered for replacement, never duplicated.
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
@@ -135,7 +135,7 @@ async def test_docstring_is_resolved_lazily_and_placed(
     regenerate = titled(again, "Regenerate docstring for `add`")
     replaced = apply_edits(after, (await client.code_action_resolve_async(regenerate)).edit, uri)
     assert replaced.count('"""') == after.count('"""')
-    assert count_errors(SourceText(replaced, "python").tree) == 0
+    assert count_syntax_problems(SourceText(replaced, "python").tree) == 0
 
 
 async def test_source_action_documents_every_definition(
@@ -153,7 +153,7 @@ async def test_source_action_documents_every_definition(
     actions = await actions_at(client, action_params(uri, 0, 0, only=["source"]))
     action = titled(actions, "Generate docstrings for 3 undocumented definitions")
     after = apply_edits(text, (await client.code_action_resolve_async(action)).edit, uri)
-    assert count_errors(SourceText(after, "javascript").tree) == 0
+    assert count_syntax_problems(SourceText(after, "javascript").tree) == 0
     lines = after.split("\n")
     for header in ("export function area(width, height) {", "class Shape {", "  grow(factor) {"):
         i = lines.index(header)
@@ -330,4 +330,4 @@ def test_neovim_applies_a_docstring_action(tmp_path: Path, tiny_model: Path) -> 
     after = out.read_text()
     doc = docstring_of(after, "def add(a, b):")
     assert doc[0].startswith('    """') and doc[-1].endswith('"""')
-    assert count_errors(SourceText(after, "python").tree) == 0
+    assert count_syntax_problems(SourceText(after, "python").tree) == 0

@@ -53,7 +53,7 @@ def test_chat_format_sandbox_blocks_the_payload(tmp_path: Path) -> None:
     """The docstring action's chat fallback renders model templates: sandboxed."""
     from jinja2.exceptions import SecurityError
 
-    from cl_lsp.actions_service import ChatFormat
+    from cl_lsp.engine.chat_format import ChatFormat
 
     canary = tmp_path / "pwned-chat"
     chat = ChatFormat.from_gguf(make_ssti_model(tmp_path / "ssti.gguf", canary))

@@ -7,28 +7,17 @@ from concurrent.futures import Future
 
 import pytest
 
-from cl_lsp.actions_service import ActionsService, ChatFormat, tidy_answer
+from cl_lsp.actions_service import ActionsService
 from cl_lsp.config import Settings
-from cl_lsp.core.actions import (
-    DocParts,
-    Edit,
-    SourceText,
-    count_errors,
-    detect_python_style,
-    doc_frame,
-    doc_slots,
-    fix_candidates,
-    fix_region,
-    humanize,
-    minimal_edit,
-    render_doc,
-    slot_at,
-    syntax_problems,
-    undocumented,
-    verify_fix,
-)
+from cl_lsp.core.action_replies import tidy_answer
+from cl_lsp.core.doc_render import DocParts, detect_python_style, doc_frame, humanize, render_doc
+from cl_lsp.core.doc_slots import doc_slots, slot_at, undocumented
+from cl_lsp.core.fixits import fix_candidates, fix_region, verify_fix
 from cl_lsp.core.prompt import FimTokens, PromptSpec
+from cl_lsp.core.syntax_tree import SourceText, count_syntax_problems, syntax_problems
+from cl_lsp.core.text_edit import Edit, minimal_edit
 from cl_lsp.engine.base import Cancelled, EngineStats, GenerationRequest, GenerationResult
+from cl_lsp.engine.chat_format import ChatFormat
 
 NOISE = 'odd */ text """ with \\ back\x07slash and <tags> & "quotes"'
 
@@ -86,7 +75,7 @@ def test_documentation_is_placed_delimited_and_parses(language: str) -> None:
     assert not slot.documented
     parts = DocParts(NOISE, {p: NOISE for p in slot.params}, NOISE if slot.returns else None)
     after = Edit(*slot.span, render_doc(slot, parts)).apply(text)
-    assert count_errors(SourceText(after, language).tree) == 0, after
+    assert count_syntax_problems(SourceText(after, language).tree) == 0, after
     # The definition is otherwise untouched, and now documented (found as existing).
     assert slot_named(after, language, name).documented
     first, following = PLACEMENT[language]
@@ -159,7 +148,7 @@ def test_inline_body_and_class_blank_line() -> None:
     k = slot_named(after, "python", "K")
     after = Edit(k.insert, k.insert, render_doc(k, DocParts("a k"))).apply(after)
     assert '\nclass K:\n    """A k."""\n\n    x = 1\n' in after
-    assert count_errors(SourceText(after, "python").tree) == 0
+    assert count_syntax_problems(SourceText(after, "python").tree) == 0
 
 
 def test_slot_at_picks_the_innermost_definition() -> None:
