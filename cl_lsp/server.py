@@ -18,6 +18,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from cl_lsp import __version__
+from cl_lsp.acceptance.recorder import Recorder
 from cl_lsp.config import Settings, merged
 from cl_lsp.core.document import Document, DocumentStore
 from cl_lsp.core.filters import secret_content
@@ -77,6 +78,7 @@ class ClLspServer(LanguageServer):
             "change": [],
             "close": [],
         }
+        self.acceptance = Recorder()  # what the user accepts; opens its database on first use
         self._stopped = False
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -344,6 +346,7 @@ class ClLspServer(LanguageServer):
         if self.workspace_index is not None:
             self.workspace_index.close()
         self.planner.shutdown(wait=False, cancel_futures=True)
+        self.acceptance.close()
 
 
 def create_server(
