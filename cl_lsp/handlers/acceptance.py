@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -27,6 +28,19 @@ def language_of(ls: ClLspServer, uri: str) -> str:
     return (document.language_id if document is not None else None) or "unknown"
 
 
+def _paths(ls: ClLspServer, uri: str) -> list[str]:
+    """The document's path relative to the workspace (with or without an index) and
+    absolute: globs are written either way."""
+    absolute = to_fs_path(uri) or ""
+    paths = [ls.rel_path(uri), absolute]
+    if ls.root is not None and absolute:
+        try:
+            paths.append(Path(absolute).relative_to(ls.root).as_posix())
+        except ValueError:
+            pass  # outside the workspace
+    return paths
+
+
 def should_answer(ls: ClLspServer, uri: str, automatic: bool) -> bool:
     """False for a disabled language or path, and for an automatic request in a language
     the user has not accepted anything from for `stats.quiet_after` suggestions."""
@@ -34,7 +48,7 @@ def should_answer(ls: ClLspServer, uri: str, automatic: bool) -> bool:
     language = language_of(ls, uri)
     reason = disabled_reason(
         language,
-        (ls.rel_path(uri), to_fs_path(uri) or ""),
+        _paths(ls, uri) if settings.completion.disabled_globs else (),
         settings.completion.disabled_languages,
         settings.completion.disabled_globs,
     )
