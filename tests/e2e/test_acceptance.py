@@ -115,6 +115,16 @@ async def test_accepts_are_counted_and_survive_a_restart(
     ).stdout
     assert "2 shown" in printed and "accepted 1 + 0 partly (50.0%)" in printed
     assert "plaintext" in printed
+    doctor = subprocess.run(
+        [sys.executable, "-m", "cl_lsp", "doctor", "--no-completion", "--model", str(tiny_model)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    ).stdout
+    section = doctor.split("== acceptance (last 7 days)", 1)[1]
+    assert "accepted 1 + 0 partly (50.0%)" in section
 
 
 async def test_disabled_languages_and_globs_get_no_completions(
