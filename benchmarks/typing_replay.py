@@ -16,7 +16,7 @@ Per configuration (a fresh server each):
   spm+caches   SPM plus the typed-through cache, the completion LRU and warm-ups
 
 Reported: p50/p95 keystroke-to-suggestion latency (requests answered with a result), prompt
-tokens per request and tokens evaluated per request (cl-lsp.stats), KV reuse (reused /
+tokens per request and tokens evaluated per request (cl-lsp.engineStats), KV reuse (reused /
 prompt tokens), cache hits, generation tokens/s, and the floor: for each answered request,
 the tokens it actually evaluated at this run's bulk prefill rate (the naive configuration's)
 plus the tokens it generated at this run's generation rate. Every request must get exactly
@@ -414,7 +414,7 @@ async def run_config(
     while any(id_ not in client.responses for id_ in sent) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     run.wall_s = time.perf_counter() - started
-    run.stats = await client.request("workspace/executeCommand", {"command": "cl-lsp.stats"})
+    run.stats = await client.request("workspace/executeCommand", {"command": "cl-lsp.engineStats"})
     await client.request("shutdown")
     client.notify("exit", None)
     try:

@@ -1,5 +1,5 @@
 """Command line: `cl-lsp --stdio | --tcp HOST:PORT`, `cl-lsp complete FILE:LINE:COL`,
-`cl-lsp context`, `cl-lsp model pull|list|rm|path`, `cl-lsp doctor`."""
+`cl-lsp context`, `cl-lsp model pull|list|rm|path`, `cl-lsp doctor`, `cl-lsp stats`."""
 
 from __future__ import annotations
 
@@ -75,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--no-completion", action="store_true", help="skip loading the model and the test run"
     )
+    stats = commands.add_parser(
+        "stats",
+        parents=[common],
+        help="print what you accepted: acceptance rate, characters, latency by language and model",
+    )
+    stats.add_argument("--since", default="7d", metavar="PERIOD", help="7d, 12h, 30m or all")
+    stats.add_argument("--json", action="store_true", help="the same figures as JSON")
     return parser
 
 
@@ -257,6 +264,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_command is None:
             args.model_command = "list"
         return command(args)
+    if args.command == "stats":
+        from cl_lsp.acceptance.report import print_stats
+        from cl_lsp.acceptance.summary import parse_period
+
+        try:
+            since_s = parse_period(args.since)
+        except ValueError as error:
+            raise SystemExit(f"cl-lsp: {error}") from None
+        return print_stats(settings.stats, since_s, args.json, sys.stdout)
     if args.command == "doctor":
         from cl_lsp.doctor import run
 

@@ -61,6 +61,9 @@ class CompletionSettings:
     cache_size: int = 256  # completions kept in the LRU
     warm: bool = True  # prefill (no generation) on didOpen and idle edits; lowest priority
     warm_delay_ms: int = 250  # an edit with no completion request this long after: warm up
+    # No completions for these language ids / paths (gitignore-like globs, e.g. "*.md")
+    disabled_languages: list[str] = field(default_factory=list)
+    disabled_globs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,10 +75,20 @@ class ContextSettings:
 
 
 @dataclass
+class StatsSettings:
+    enabled: bool = True  # local acceptance statistics (SQLite in the user data dir)
+    max_rows: int = 100_000  # suggestions kept; the oldest are dropped beyond this
+    # Automatic requests in a language get no answer after this many suggestions in a row
+    # with none accepted (explicit requests still do); 0: off, only reported.
+    quiet_after: int = 0
+
+
+@dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     context: ContextSettings = field(default_factory=ContextSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
 
 def _snake(key: str) -> str:
@@ -128,8 +141,13 @@ def merged(base: Settings, *layers: dict[str, Any] | None) -> tuple[Settings, li
     settings = dataclasses.replace(
         base,
         model=dataclasses.replace(base.model),
-        completion=dataclasses.replace(base.completion),
+        completion=dataclasses.replace(
+            base.completion,
+            disabled_languages=list(base.completion.disabled_languages),
+            disabled_globs=list(base.completion.disabled_globs),
+        ),
         context=dataclasses.replace(base.context, ignore=list(base.context.ignore)),
+        stats=dataclasses.replace(base.stats),
     )
     problems: list[str] = []
     for layer in layers:

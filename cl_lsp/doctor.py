@@ -74,6 +74,7 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None)
     _index(report, settings, Path(args.root) if getattr(args, "root", None) else Path.cwd())
     if engine_ok and not getattr(args, "no_completion", False):
         _completion(report, settings)
+    _statistics(report, settings)
     report.section("summary")
     if report.problems:
         report.line(f"{len(report.problems)} problem(s):")
@@ -222,3 +223,14 @@ def _completion(report: Report, settings: Settings) -> None:
             f"the test hit completion.time_limit_ms ({settings.completion.time_limit_ms}); "
             "this machine is slow for this model: a smaller quantization or model, or a GPU"
         )
+
+
+def _statistics(report: Report, settings: Settings) -> None:
+    """What the user accepted in the last 7 days (`cl-lsp stats`); never a problem."""
+    from cl_lsp.acceptance.report import read, text
+
+    report.section("acceptance (last 7 days)")
+    try:
+        report.line(text(read(settings.stats, 7 * 86400.0)))
+    except Exception as error:  # statistics must not fail the doctor
+        report.warn(f"cannot read the acceptance statistics: {error}")

@@ -17,6 +17,7 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from cl_lsp import __version__
+from cl_lsp.acceptance.recorder import Recorder
 from cl_lsp.config import Settings, merged
 from cl_lsp.core.document import DocumentStore
 from cl_lsp.engine.base import Engine, EngineError
@@ -78,6 +79,7 @@ class ClLspServer(LanguageServer):
             "change": [],
             "close": [],
         }
+        self.acceptance = Recorder()  # what the user accepts; opens its database on first use
         self._stopped = False
         self._told_loading = False
 
@@ -334,6 +336,7 @@ class ClLspServer(LanguageServer):
         if self.workspace_index is not None:
             self.workspace_index.close()
         self.planner.shutdown(wait=False, cancel_futures=True)
+        self.acceptance.close()
 
 
 def create_server(

@@ -60,3 +60,18 @@ def record_parses(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
 
     monkeypatch.setattr(module, "new_parser", Recording)
     return parsed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_statistics(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Servers the tests start keep acceptance statistics in a temporary folder, never in
+    the user's data dir (CL_LSP_DATA_DIR is inherited by every child process)."""
+    from cl_lsp.acceptance.store import DATA_DIR_ENV
+
+    before = os.environ.get(DATA_DIR_ENV)
+    os.environ[DATA_DIR_ENV] = str(tmp_path_factory.mktemp("cl-lsp-data"))
+    yield
+    if before is None:
+        os.environ.pop(DATA_DIR_ENV, None)
+    else:
+        os.environ[DATA_DIR_ENV] = before

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from cl_lsp.acceptance.summary import parse_period
 from cl_lsp.core.document import Position
 from cl_lsp.gate import Refused
 from cl_lsp.handlers.progress import begin_progress
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
 
 STATUS = "cl-lsp.status"
-STATS = "cl-lsp.stats"
+STATS = "cl-lsp.stats"  # acceptance statistics (cl_lsp.acceptance)
+ENGINE_STATS = "cl-lsp.engineStats"  # the engine's totals (benchmarks read deltas)
+ACCEPTED = "cl-lsp.accepted"  # the command completion items carry: run on accept
 SHOW_CONTEXT = "cl-lsp.showContext"
 DOCUMENT_DIGEST = "cl-lsp.documentDigest"
 PULL_MODEL = "cl-lsp.pullModel"
@@ -86,12 +89,32 @@ def register(server: ClLspServer) -> None:
     def _status(ls: Any, *args: Any) -> dict[str, Any]:
         return dict(ls.status())
 
-    @server.command(STATS)
-    def _stats(ls: Any, *args: Any) -> dict[str, Any]:
+    @server.command(ENGINE_STATS)
+    def _engine_stats(ls: Any, *args: Any) -> dict[str, Any]:
         """Engine totals: benchmarks read deltas around each request."""
         if ls.engine is None:
             return {}
         return dataclasses.asdict(ls.engine.stats)
+
+    @server.command(STATS)
+    async def _stats(ls: Any, *args: Any) -> dict[str, Any]:
+        """Acceptance statistics for a period: `cl-lsp.stats([{"since": "7d"}])`."""
+        since = args[0].get("since", "all") if args and isinstance(args[0], dict) else "all"
+        try:
+            since_s = parse_period(str(since))
+        except ValueError as error:
+            return {"error": str(error)}
+        return await asyncio.wrap_future(ls.acceptance.summary(ls.settings.stats, since_s))
+
+    @server.command(ACCEPTED)
+    def _accepted(ls: Any, *args: Any) -> bool:
+        """The user took suggestion `id` whole, or `{"chars": N}` of it (a word, a line)."""
+        if not args or not isinstance(args[0], str):
+            return False
+        chars = None
+        if len(args) > 1 and isinstance(args[1], dict) and isinstance(args[1].get("chars"), int):
+            chars = int(args[1]["chars"])
+        return bool(ls.acceptance.accepted(ls.settings.stats, args[0], chars))
 
     @server.command(SHOW_CONTEXT)
     async def _show_context(ls: Any, *args: Any) -> str:

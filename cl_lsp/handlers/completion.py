@@ -20,6 +20,7 @@ from cl_lsp.core.completion_cache import Suggestion
 from cl_lsp.core.document import Document
 from cl_lsp.engine.base import Cancelled, GenerationResult
 from cl_lsp.gate import Refused
+from cl_lsp.handlers.acceptance import accept_command, should_answer
 from cl_lsp.handlers.positions import lsp_position, offset_of
 
 if TYPE_CHECKING:
@@ -154,18 +155,31 @@ def register(server: ClLspServer) -> None:
     async def inline_completion(
         ls: ClLspServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
-        answer = await complete_at(ls, params.text_document.uri, params.position)
+        received = time.perf_counter()
+        uri = params.text_document.uri
+        automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
+        if not should_answer(ls, uri, automatic):
+            return types.InlineCompletionList(items=[])
+        answer = await complete_at(ls, uri, params.position)
         if answer is None:
             return types.InlineCompletionList(items=[])
         item = types.InlineCompletionItem(
             insert_text=answer.text,
             range=types.Range(answer.start, answer.end),
+            command=accept_command(ls, uri, answer, received),  # run by the client on accept
         )
         return types.InlineCompletionList(items=[item])
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())
     async def completion(ls: ClLspServer, params: types.CompletionParams) -> types.CompletionList:
-        answer = await complete_at(ls, params.text_document.uri, params.position)
+        received = time.perf_counter()
+        uri = params.text_document.uri
+        invoked = params.context is None or (
+            params.context.trigger_kind == types.CompletionTriggerKind.Invoked
+        )
+        answer = None
+        if should_answer(ls, uri, automatic=not invoked):
+            answer = await complete_at(ls, uri, params.position)
         # Incomplete: the client asks again as the user types instead of filtering stale text.
         if answer is None:
             return types.CompletionList(is_incomplete=True, items=[])
@@ -182,5 +196,6 @@ def register(server: ClLspServer) -> None:
             filter_text=text,
             text_edit=types.TextEdit(range=types.Range(answer.start, answer.end), new_text=text),
             sort_text="0",
+            command=accept_command(ls, uri, answer, received),  # run by the client on accept
         )
         return types.CompletionList(is_incomplete=True, items=[item])

@@ -12,7 +12,8 @@
 ;; - completion: Eglot has no LSP inline completion (ghost text); completions come
 ;;   through `completion-at-point' (capf) from `textDocument/completion', so they show
 ;;   up in the *Completions* buffer, Company or Corfu.  `cl-lsp-complete' inserts the
-;;   model's text at point directly.
+;;   model's text at point directly.  Either way the accept is reported to the server
+;;   (the item's `cl-lsp.accepted' command) for its local statistics: `cl-lsp-stats'.
 ;; - code actions: `eglot-code-actions' (Generate docstring, quick fixes).
 ;; - settings: the "cl-lsp" section of `eglot-workspace-configuration', answered to
 ;;   `workspace/configuration' and sent with `workspace/didChangeConfiguration'.
@@ -122,9 +123,45 @@ Use :json-false for false.  Sent as initializationOptions and under :cl-lsp in
 (defun cl-lsp--server ()
   (or (eglot-current-server) (user-error "cl-lsp: no Eglot server in this buffer")))
 
+(defun cl-lsp--report-accept (server item)
+  "Run ITEM's accept command (`cl-lsp.accepted') on SERVER: acceptance statistics."
+  (let ((command (plist-get item :command)))
+    (when (and command (equal (plist-get command :command) "cl-lsp.accepted"))
+      (jsonrpc-request server :workspace/executeCommand
+                       (list :command "cl-lsp.accepted"
+                             :arguments (or (plist-get command :arguments) []))))))
+
+(defun cl-lsp--wrap-capf (capf)
+  "Make the exit function of Eglot's completion CAPF report accepted cl-lsp items.
+Eglot 1.9 applies the item's edit but not its command."
+  (if (not (and (consp capf) (eglot-current-server)))
+      capf
+    (let* ((server (eglot-current-server))
+           (collection (nth 2 capf))
+           (props (nthcdr 3 capf))
+           (exit (plist-get props :exit-function)))
+      (append (list (nth 0 capf) (nth 1 capf) collection)
+              (plist-put
+               (copy-sequence props) :exit-function
+               (lambda (proxy status)
+                 (when exit (funcall exit proxy status))
+                 (when (memq status '(finished exact))
+                   (let ((item (or (get-text-property 0 'eglot--lsp-item proxy)
+                                   ;; Chosen from *Completions*: the proxy lost its properties.
+                                   (let ((found (and (functionp collection)
+                                                     (cl-find proxy (funcall collection "" nil t)
+                                                              :test #'string=))))
+                                     (and found (get-text-property 0 'eglot--lsp-item found))))))
+                     (when item
+                       (ignore-errors (cl-lsp--report-accept server item)))))))))))
+
+(advice-add 'eglot-completion-at-point :filter-return #'cl-lsp--wrap-capf)
+
 ;;;###autoload
 (defun cl-lsp-complete ()
-  "Ask for a completion at point and insert the first item's edit."
+  "Ask for a completion at point and insert the first item's edit.
+Returns the item, or nil when there was none.  The accept is reported to the server
+for its acceptance statistics (`cl-lsp-stats')."
   (interactive)
   (let* ((server (cl-lsp--server))
          (result (jsonrpc-request server :textDocument/completion
@@ -133,7 +170,7 @@ Use :json-false for false.  Sent as initializationOptions and under :cl-lsp in
          (items (if (vectorp result) result (plist-get result :items)))
          (item (and items (> (length items) 0) (aref items 0))))
     (if (not item)
-        (message "cl-lsp: no completion")
+        (progn (message "cl-lsp: no completion") nil)
       (let ((edit (plist-get item :textEdit)))
         (if edit
             (let* ((range (or (plist-get edit :range) (plist-get edit :insert)))
@@ -141,7 +178,28 @@ Use :json-false for false.  Sent as initializationOptions and under :cl-lsp in
               (goto-char (car region))
               (delete-region (car region) (cdr region))
               (insert (plist-get edit :newText)))
-          (insert (or (plist-get item :insertText) (plist-get item :label))))))))
+          (insert (or (plist-get item :insertText) (plist-get item :label))))
+        (cl-lsp--report-accept server item)
+        item))))
+
+(defun cl-lsp-stats-data (&optional since)
+  "The server's acceptance statistics for SINCE (\"7d\", \"12h\", \"all\") as a plist."
+  (jsonrpc-request (cl-lsp--server) :workspace/executeCommand
+                   (list :command "cl-lsp.stats"
+                         :arguments (vector (list :since (or since "7d"))))))
+
+;;;###autoload
+(defun cl-lsp-stats (&optional since)
+  "Show what you accepted from cl-lsp in the last SINCE (default 7d)."
+  (interactive (list (read-string "Period (7d, 12h, all): " nil nil "7d")))
+  (let* ((data (cl-lsp-stats-data since))
+         (total (plist-get data :total)))
+    (if (not total)
+        (message "cl-lsp: statistics are off")
+      (message "cl-lsp: %d shown, %d accepted + %d partly (%.1f%%), %d characters, p50 %.0f ms"
+               (plist-get total :shown) (plist-get total :accepted) (plist-get total :partial)
+               (* 100 (plist-get total :acceptance_rate)) (plist-get total :accepted_chars)
+               (plist-get total :latency_p50_ms)))))
 
 ;;;###autoload
 (defun cl-lsp-show-context ()

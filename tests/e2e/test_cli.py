@@ -132,7 +132,7 @@ async def test_stdio_server_on_the_remote_backend(
         )
         assert isinstance(result, (types.InlineCompletionList, list)) or result is None
         stats = await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="cl-lsp.stats")
+            types.ExecuteCommandParams(command="cl-lsp.engineStats")
         )
         assert stats["requests"] >= 1  # answered by the remote server, not in-process
     finally:

@@ -49,3 +49,28 @@ def test_neovim_applies_a_completion(tmp_path: Path, smollm: Path) -> None:
     # SmolLM2 (greedy) completes the obvious: `return f.read()` here.
     assert lines[5].startswith("        return ") and "read" in lines[5]
     assert "<" not in lines[5]  # no special-token text leaked
+
+
+def test_neovim_accepts_show_up_in_stats(tmp_path: Path, tiny_model: Path) -> None:
+    """The plugin runs the item's accept command: a whole accept, then a partial one (the
+    next word), each counted by the server's statistics (this test's own database)."""
+    import json
+
+    source = tmp_path / "notes.txt"
+    source.write_text("def scale(value, factor):\n    return val\n")
+    data = tmp_path / "data"
+    extra = {
+        "CL_LSP_CMD": f"{sys.executable} -m cl_lsp --stdio --model {tiny_model}",
+        "CL_LSP_DATA_DIR": str(data),
+        "CL_LSP_STATS_OUT": str(tmp_path / "stats.json"),
+        "CL_LSP_SETTINGS": '{"completion": {"maxTokens": 8}, "context": {"enabled": false}}',
+    }
+    whole = run_nvim(tmp_path, source, 2, len("    return val"), **extra)
+    first = json.loads((tmp_path / "stats.json").read_text())["total"]
+    assert (first["shown"], first["accepted"], first["partial"]) == (1, 1, 0)
+    inserted = whole.splitlines()[1][len("    return val") :]
+    assert first["accepted_chars"] == len(inserted) > 0
+    run_nvim(tmp_path, source, 2, len("    return val"), CL_LSP_PARTIAL="word", **extra)
+    second = json.loads((tmp_path / "stats.json").read_text())["total"]  # survived a restart
+    assert (second["shown"], second["accepted"], second["partial"]) == (2, 1, 1)
+    assert first["accepted_chars"] < second["accepted_chars"]

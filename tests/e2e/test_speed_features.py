@@ -65,7 +65,7 @@ async def suggest(client: LanguageClient, uri: str, line: int, col: int) -> str:
 async def stats(client: LanguageClient) -> dict[str, Any]:
     return dict(
         await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="cl-lsp.stats")
+            types.ExecuteCommandParams(command="cl-lsp.engineStats")
         )
     )
 

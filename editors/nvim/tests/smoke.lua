@@ -18,6 +18,8 @@
 --                      loading) is retried every 0.5 s until the timeout
 --   CL_LSP_SETTINGS    optional: JSON object, the "cl-lsp" settings section
 --   CL_LSP_ITEM_OUT    optional: write the applied completion item / code action as JSON
+--   CL_LSP_PARTIAL     optional: "word" or "line": apply only that much (a partial accept)
+--   CL_LSP_STATS_OUT   optional: afterwards, write the server's `cl-lsp.stats` (all kept) as JSON
 --   CL_LSP_TIMEOUT_MS  optional: per-phase timeout (attach, request), default 60000
 -- Exit status: 0 when the edit was applied and CL_LSP_OUT written, 1 otherwise.
 
@@ -165,7 +167,8 @@ local function main()
     if action then
       cl.code_action({ bufnr = bufnr, line = line - 1, col = col, title = action, callback = cb })
     else
-      cl.complete({ bufnr = bufnr, line = line - 1, col = col, method = method, callback = cb })
+      cl.complete({ bufnr = bufnr, line = line - 1, col = col, method = method, callback = cb,
+        partial = env("CL_LSP_PARTIAL") })
     end
     if not vim.wait(math.max(0, deadline - uv.now()), function() return done end, 20) then
       return fail((action and "code action" or method) .. " timed out after " .. timeout .. " ms")
@@ -206,6 +209,18 @@ local function main()
     if jf then
       jf:write(vim.json.encode(info))
       jf:close()
+    end
+  end
+  if env("CL_LSP_STATS_OUT") then
+    local got, stats_err, stats
+    cl.stats("all", function(e, r) got, stats_err, stats = true, e, r end)
+    if not vim.wait(timeout, function() return got end, 20) or stats_err then
+      return fail("cl-lsp.stats failed: " .. vim.inspect(stats_err))
+    end
+    local sf = io.open(env("CL_LSP_STATS_OUT"), "wb")
+    if sf then
+      sf:write(vim.json.encode(stats))
+      sf:close()
     end
   end
   log("OK: applied " .. (action and ("code action '" .. tostring(info.title) .. "'") or ("completion '" .. tostring(info.label or info.insertText) .. "'")))

@@ -4,7 +4,9 @@
 // textDocument/inlineCompletion (ghost text), code actions with codeAction/resolve,
 // workspace/configuration (section "cl-lsp"), window/showMessage and $/progress.
 // On top of that: a status bar item fed by the custom `cl-lsp/status` notification
-// and by $/progress, and four commands (toggle, showContext, pullModel, restart).
+// and by $/progress (plus the acceptance rate from `cl-lsp.stats`), and the commands
+// toggle, showContext, pullModel, restart, showStats and `cl-lsp.accepted` (the command
+// the server's inline items carry: VS Code runs it when the user accepts a suggestion).
 
 import * as fs from 'fs';
 import * as os from 'os';
@@ -38,6 +40,8 @@ const CLIENT_COMMANDS = new Set([
 	'cl-lsp.showContext',
 	'cl-lsp.pullModel',
 	'cl-lsp.restart',
+	'cl-lsp.accepted',
+	'cl-lsp.stats',
 ]);
 /** Settings that only take effect when the server process is restarted. */
 const RESTART_SETTINGS = ['serverPath', 'serverArgs'];
@@ -50,6 +54,16 @@ export interface StatusParams {
 	message?: string;
 	/** 0..100 */
 	progress?: number;
+}
+
+/** The totals of `cl-lsp.stats` (acceptance statistics kept by the server). */
+export interface AcceptanceTotals {
+	shown: number;
+	accepted: number;
+	partial: number;
+	acceptance_rate: number;
+	accepted_chars: number;
+	latency_p50_ms: number;
 }
 
 let client: LanguageClient | undefined;
@@ -207,6 +221,7 @@ class StatusBar implements vscode.Disposable {
 	private readonly item: vscode.StatusBarItem;
 	private server: StatusParams | undefined;
 	private clientState: 'stopped' | 'starting' | 'running' | 'untrusted' | 'missing' = 'stopped';
+	private acceptance: AcceptanceTotals | undefined;
 	private readonly progress = new Map<string, { title: string; message?: string; percentage?: number }>();
 
 	constructor() {
@@ -232,6 +247,11 @@ class StatusBar implements vscode.Disposable {
 			model: params.model ?? this.server?.model,
 			backend: params.backend ?? this.server?.backend,
 		};
+		this.render();
+	}
+
+	setAcceptance(totals: AcceptanceTotals | undefined): void {
+		this.acceptance = totals;
 		this.render();
 	}
 
@@ -308,6 +328,11 @@ class StatusBar implements vscode.Disposable {
 				}
 				for (const p of this.progress.values()) {
 					tooltip.appendText(`${p.title}${p.message ? `: ${p.message}` : ''}${p.percentage !== undefined ? ` (${Math.round(p.percentage)}%)` : ''}\n\n`);
+				}
+				const acc = this.acceptance;
+				if (acc && acc.shown > 0) {
+					text += ` $(check)${Math.round(acc.acceptance_rate * 100)}%`;
+					tooltip.appendText(`Last 7 days: accepted ${acc.accepted} + ${acc.partial} partly of ${acc.shown} suggestions (${(acc.acceptance_rate * 100).toFixed(1)}%), ${acc.accepted_chars} characters; p50 latency ${Math.round(acc.latency_p50_ms)} ms. Kept on this machine only.\n\n`);
 				}
 			}
 		}
@@ -546,6 +571,9 @@ function createClient(context: vscode.ExtensionContext, bar: StatusBar): Languag
 	lc.onNotification('cl-lsp/status', (params: StatusParams) => {
 		statusPushed = true;
 		bar.setServerStatus(params);
+		if (params.state === 'ready') {
+			void refreshAcceptance();
+		}
 	});
 	const pollStatus = async (): Promise<void> => {
 		const commands = lc.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
@@ -560,6 +588,9 @@ function createClient(context: vscode.ExtensionContext, bar: StatusBar): Languag
 				}
 				if (st && typeof st.state === 'string') {
 					bar.setServerStatus(st);
+					if (st.state === 'ready') {
+						void refreshAcceptance();
+					}
 					if (st.state === 'ready' || st.state === 'error') {
 						return;
 					}
@@ -685,6 +716,52 @@ async function showContext(): Promise<void> {
 	await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
 }
 
+/** Ask the server for the last 7 days' acceptance totals and show the rate. */
+async function refreshAcceptance(): Promise<AcceptanceTotals | undefined> {
+	const lc = client;
+	if (!lc || !lc.isRunning()) {
+		return undefined;
+	}
+	try {
+		const stats = (await lc.sendRequest(ExecuteCommandRequest.type, {
+			command: 'cl-lsp.stats',
+			arguments: [{ since: '7d' }],
+		})) as { enabled?: boolean; total?: AcceptanceTotals } | null;
+		const totals = stats?.enabled ? stats.total : undefined;
+		statusBar?.setAcceptance(totals);
+		return totals;
+	} catch {
+		return undefined;
+	}
+}
+
+/** `cl-lsp.accepted`: VS Code runs an inline item's command when the user accepts it; pass
+ *  it on to the server (statistics) and refresh the status bar's acceptance rate. */
+async function accepted(...args: unknown[]): Promise<void> {
+	const lc = client;
+	if (!lc || !lc.isRunning()) {
+		return;
+	}
+	try {
+		await lc.sendRequest(ExecuteCommandRequest.type, { command: 'cl-lsp.accepted', arguments: args });
+	} catch (err) {
+		output?.warn(`cl-lsp.accepted failed: ${errorMessage(err)}`);
+		return;
+	}
+	await refreshAcceptance();
+}
+
+async function showStats(): Promise<void> {
+	const totals = await refreshAcceptance();
+	if (!totals) {
+		void vscode.window.showInformationMessage('cl-lsp: no acceptance statistics (server not running, or stats.enabled is false).');
+		return;
+	}
+	void vscode.window.showInformationMessage(
+		`cl-lsp, last 7 days: ${totals.shown} suggestions shown, ${totals.accepted} accepted + ${totals.partial} partly (${(totals.acceptance_rate * 100).toFixed(1)}%), ${totals.accepted_chars} characters, p50 ${Math.round(totals.latency_p50_ms)} ms. \`cl-lsp stats\` prints more.`,
+	);
+}
+
 const ALIAS_RE = /^[A-Za-z0-9][A-Za-z0-9._:\/@+-]*$/;
 
 async function pullModel(): Promise<void> {
@@ -753,6 +830,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 		vscode.commands.registerCommand('cl-lsp.showContext', showContext),
 		vscode.commands.registerCommand('cl-lsp.pullModel', pullModel),
 		vscode.commands.registerCommand('cl-lsp.restart', () => restart(context)),
+		vscode.commands.registerCommand('cl-lsp.accepted', accepted),
+		vscode.commands.registerCommand('cl-lsp.stats', showStats),
 		vscode.workspace.onDidGrantWorkspaceTrust(() => {
 			void startClient(context);
 		}),

@@ -9,7 +9,10 @@
 // server's executeCommandProvider), an inline completion at the end of a function header
 // (retried while the model loads; CL_LSP_TEST_ALLOW_EMPTY=1 accepts none), the toggle
 // suppressing requests, cl-lsp.showContext, and a clean shutdown. The `cl-lsp/status`
-// status bar update is reported but optional.
+// status bar update is reported but optional. The accept path: the item carries the
+// server's `cl-lsp.accepted` command, running it as VS Code does on accept reaches the
+// server's statistics (`cl-lsp.stats`: 1 accepted) and the status bar's acceptance rate.
+// The server keeps those statistics in a temporary folder (CL_LSP_DATA_DIR).
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -23,6 +26,8 @@ const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'cl-lsp-vscode-'));
 const docFile = path.join(ws, 'fib.py');
 fs.writeFileSync(docFile, 'def fibonacci(n):\n    \n');
 Object.assign(process.env, { EXT_DIR, WS_DIR: ws, DOC_FILE: docFile });
+// The server inherits this: the test's statistics never mix with the user's.
+process.env.CL_LSP_DATA_DIR = process.env.CL_LSP_DATA_DIR || path.join(ws, 'data');
 
 function findServer() {
 	if (process.env.CL_LSP_TEST_SERVER) {
@@ -109,6 +114,25 @@ async function main() {
 		const allowEmpty = process.env.CL_LSP_TEST_ALLOW_EMPTY === '1';
 		check('inline completion returned items', items ? true : allowEmpty ? 'warn' : false,
 			items ? JSON.stringify(items[0].insertText) : 'none before the timeout');
+
+		if (items) {
+			// The accept path: VS Code runs the item's command when the user takes it.
+			const cmd = items[0].command;
+			check('inline item carries the accept command', !!cmd && cmd.command === 'cl-lsp.accepted', JSON.stringify(cmd));
+			if (cmd && rec.commands.has(cmd.command)) {
+				await rec.commands.get(cmd.command)(...(cmd.arguments || []));
+				const rate = await until(() => /\$\(check\)\d+%/.test(bar.text) && bar.text, 10000);
+				check('status bar shows the acceptance rate after an accept', !!rate, bar.text);
+				rec.messages.length = 0;
+				await rec.commands.get('cl-lsp.stats')();
+				const message = rec.messages.find(([k]) => k === 'info');
+				const m = message && /(\d+) suggestions shown, (\d+) accepted/.exec(message[1]);
+				check('cl-lsp.stats counts the accept (server statistics)', !!m && Number(m[2]) === 1 && Number(m[1]) >= 1,
+					message && message[1]);
+			} else {
+				check('accept command registered in the client', false, cmd && cmd.command);
+			}
+		}
 
 		await rec.commands.get('cl-lsp.toggle')();
 		const off = await ask();

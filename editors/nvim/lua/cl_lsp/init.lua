@@ -11,7 +11,9 @@
 --
 -- Neovim >= 0.12: ghost text through textDocument/inlineCompletion (vim.lsp.inline_completion).
 -- Older: omnifunc (<C-x><C-o>) plus :ClLspComplete, which asks textDocument/completion and
--- applies the first item's textEdit at the cursor.
+-- applies the first item's textEdit at the cursor; :ClLspAcceptWord / :ClLspAcceptLine take
+-- only its next word / line. Accepts are reported to the server (`cl-lsp.accepted`) for the
+-- local acceptance statistics (:ClLspStats [7d]).
 -- Code actions: vim.lsp.buf.code_action() (or :ClLspCodeAction [title substring]).
 
 local M = {}
@@ -274,11 +276,37 @@ local function end_of_edit(bufnr, edit, encoding)
   return row0 + 1, math.min(col, #text)
 end
 
+--- The part of a suggestion a partial accept takes: "word" (leading blanks plus one
+--- identifier or one run of punctuation) or "line" (up to the end of its first line).
+function M.partial_text(text, kind)
+  if kind == "line" then
+    return text:match("^\n?[^\n]*") or text
+  end
+  return text:match("^%s*[%w_]+") or text:match("^%s*[^%w_%s]+") or text
+end
+
+--- Tell the server the user took an item (its `cl-lsp.accepted` command): whole, or
+--- `chars` characters of it (a partial accept). `done` runs after the server's answer.
+local function report_accept(client, item, bufnr, chars, done)
+  local command = type(item.command) == "table" and item.command or nil
+  if not command or not command.command then
+    return done()
+  end
+  local arguments = command.arguments or {}
+  if chars ~= nil and command.command == "cl-lsp.accepted" then
+    arguments = { arguments[1], { chars = chars } }
+  end
+  request(client, "workspace/executeCommand", { command = command.command, arguments = arguments },
+    function() done() end, bufnr)
+end
+
 --- Ask for completions at a position and apply the first item.
 --- opts: bufnr, line (0-based), col (0-based byte col; default cursor),
 ---       method ("completion" (default): textDocument/completion, first item's textEdit;
 ---               "inline": textDocument/inlineCompletion, first item's insertText/range),
+---       partial ("word" | "line": apply only that much of it, reported as a partial accept),
 ---       callback(ok, err_or_item), move_cursor (default true when using the cursor).
+--- The applied item's command (`cl-lsp.accepted`) is run: acceptance statistics.
 function M.complete(opts)
   opts = opts or {}
   local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
@@ -327,6 +355,15 @@ function M.complete(opts)
       return cb(false, "buffer changed while waiting for the completion")
     end
     local edit = inline and inline_edit(item, pos) or item_edit(item, pos)
+    local taken
+    if opts.partial then
+      -- Only the beginning: insert it, leave what the full edit would have replaced.
+      local part = M.partial_text(edit.newText, opts.partial)
+      if part ~= edit.newText then
+        taken = vim.fn.strchars(part)
+        edit = { range = { start = edit.range.start, ["end"] = edit.range.start }, newText = part }
+      end
+    end
     local edits = { edit }
     for _, e in ipairs(item.additionalTextEdits or {}) do
       table.insert(edits, e)
@@ -336,12 +373,36 @@ function M.complete(opts)
       local row, c = end_of_edit(bufnr, edit, encoding)
       pcall(vim.api.nvim_win_set_cursor, 0, { row, c })
     end
-    if inline and type(item.command) == "table" then
-      request(client, "workspace/executeCommand", { command = item.command.command, arguments = item.command.arguments },
-        function() end, bufnr)
-    end
-    cb(true, item)
+    report_accept(client, item, bufnr, taken, function() cb(true, item) end)
   end, bufnr)
+end
+
+--- Acceptance statistics (`cl-lsp.stats`) for a period ("7d", "12h", "all"): callback(err, stats).
+function M.stats(since, callback)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client(bufnr)
+  if not client then
+    return callback("no cl-lsp client attached to this buffer")
+  end
+  request(client, "workspace/executeCommand", { command = "cl-lsp.stats", arguments = { { since = since or "7d" } } },
+    function(err, result) callback(err, result) end, bufnr)
+end
+
+--- Omnifunc (vim.lsp.omnifunc) accepts: run the chosen cl-lsp item's accept command.
+local function on_complete_done(bufnr)
+  local done = vim.v.completed_item
+  local data = type(done) == "table" and done.user_data
+  if type(data) == "string" and data ~= "" then
+    local ok, decoded = pcall(vim.json.decode, data)
+    data = ok and decoded or nil
+  end
+  local nvim = type(data) == "table" and data.nvim
+  local lsp = type(nvim) == "table" and nvim.lsp
+  local item = type(lsp) == "table" and lsp.completion_item or nil
+  local client = M.client(bufnr)
+  if item and client and type(item.command) == "table" and item.command.command == "cl-lsp.accepted" then
+    report_accept(client, item, bufnr, nil, function() end)
+  end
 end
 
 -- ---------------------------------------------------------------------------
@@ -544,6 +605,10 @@ local function on_attach(client, bufnr)
       end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = "cl-lsp: accept inline completion" })
     end
   end
+  vim.api.nvim_create_autocmd("CompleteDone", {
+    buffer = bufnr,
+    callback = function() pcall(on_complete_done, bufnr) end,
+  })
   local ck = M.config.keymaps and M.config.keymaps.complete
   if ck then
     vim.keymap.set("i", ck, function()
@@ -662,6 +727,22 @@ function M.setup(opts)
     complete = function() return { "completion", "inline" } end,
     desc = "cl-lsp: complete at cursor and apply the first item ([inline]: use textDocument/inlineCompletion)",
   })
+  vim.api.nvim_create_user_command("ClLspAcceptWord", function()
+    M.complete({ partial = "word" })
+  end, { desc = "cl-lsp: insert the next word of the suggestion at the cursor" })
+  vim.api.nvim_create_user_command("ClLspAcceptLine", function()
+    M.complete({ partial = "line" })
+  end, { desc = "cl-lsp: insert the first line of the suggestion at the cursor" })
+  vim.api.nvim_create_user_command("ClLspStats", function(a)
+    M.stats(a.args ~= "" and a.args or "7d", function(err, st)
+      if err or type(st) ~= "table" or not st.total then
+        return vim.notify("cl-lsp stats: " .. vim.inspect(err or st), vim.log.levels.WARN)
+      end
+      local t = st.total
+      print(string.format("cl-lsp: %d shown, %d accepted + %d partly (%.1f%%), %d characters, p50 %.0f ms",
+        t.shown, t.accepted, t.partial, 100 * t.acceptance_rate, t.accepted_chars, t.latency_p50_ms))
+    end)
+  end, { nargs = "?", desc = "cl-lsp: acceptance statistics ([period]: 7d, 12h, all)" })
   vim.api.nvim_create_user_command("ClLspCodeAction", function(a)
     M.code_action({ title = a.args ~= "" and a.args or nil })
   end, { nargs = "?", desc = "cl-lsp: code actions (optionally apply the one whose title contains ARG)" })
