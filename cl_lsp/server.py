@@ -246,10 +246,13 @@ class ClLspServer(LanguageServer):
 
     def own_paths(self) -> list[Path]:
         """Files and folders the server itself writes, wherever they are: every log file
-        a logging handler writes, the prompt log, the index cache."""
+        a logging handler writes, the prompt log, the index cache, the statistics."""
+        from cl_lsp.acceptance.store import default_path as stats_path
         from cl_lsp.workspace import default_cache_dir
 
-        paths = [default_cache_dir()]
+        stats = stats_path()
+        # SQLite writes journal files beside the database: the whole folder is ours.
+        paths = [default_cache_dir(), stats.parent]
         for handler in logging.getLogger().handlers:
             name = getattr(handler, "baseFilename", None)
             if isinstance(name, str):

@@ -67,7 +67,14 @@ def _log_answer(
     )
 
 
-async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
+# An explicit request (the user asked: Ctrl+Space, a command) that arrives while the model
+# loads waits this long for it; an automatic one only its time limit (typing supersedes it).
+LOAD_WAIT_INVOKED_S = 60.0
+
+
+async def complete_at(
+    ls: ClLspServer, uri: str, position: types.Position, invoked: bool = False
+) -> Answer | None:
     """Run the pipeline for a cursor; None when there is nothing to suggest."""
     if ls.documents.get(uri) is None or not ls.settings.completion.enabled:
         return None
@@ -78,17 +85,20 @@ async def complete_at(ls: ClLspServer, uri: str, position: types.Position) -> An
         older.cancel()  # latest wins: the older request is answered RequestCancelled
     ls.inflight[uri] = task
     try:
-        return await _complete(ls, uri, position)
+        return await _complete(ls, uri, position, invoked)
     finally:
         if ls.inflight.get(uri) is task:
             del ls.inflight[uri]
 
 
-async def _complete(ls: ClLspServer, uri: str, position: types.Position) -> Answer | None:
+async def _complete(
+    ls: ClLspServer, uri: str, position: types.Position, invoked: bool
+) -> Answer | None:
     if ls.service is None:
-        # Loading: wait for the model within the request's time limit (a newer request
-        # for this document cancels the wait, as it would cancel a generation).
-        if not await ls.model_loaded(ls.settings.completion.time_limit_ms / 1000):
+        # Loading: wait for the model (a newer request for this document cancels the wait,
+        # as it would cancel a generation).
+        limit = ls.settings.completion.time_limit_ms / 1000
+        if not await ls.model_loaded(max(limit, LOAD_WAIT_INVOKED_S) if invoked else limit):
             if ls.engine_error is None:
                 ls.still_loading()
             return None
@@ -160,7 +170,7 @@ def register(server: ClLspServer) -> None:
         automatic = params.context.trigger_kind == types.InlineCompletionTriggerKind.Automatic
         if not should_answer(ls, uri, automatic):
             return types.InlineCompletionList(items=[])
-        answer = await complete_at(ls, uri, params.position)
+        answer = await complete_at(ls, uri, params.position, invoked=not automatic)
         if answer is None:
             return types.InlineCompletionList(items=[])
         item = types.InlineCompletionItem(
@@ -179,7 +189,7 @@ def register(server: ClLspServer) -> None:
         )
         answer = None
         if should_answer(ls, uri, automatic=not invoked):
-            answer = await complete_at(ls, uri, params.position)
+            answer = await complete_at(ls, uri, params.position, invoked=invoked)
         # Incomplete: the client asks again as the user types instead of filtering stale text.
         if answer is None:
             return types.CompletionList(is_incomplete=True, items=[])

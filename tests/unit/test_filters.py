@@ -75,3 +75,37 @@ def test_comments_and_blank_lines_are_no_rules() -> None:
     assert parse_gitignore("# only a comment\n\n   \n") == []
     rules = rules_of(root="# *.py\n\\#hash.py\n")
     assert walk_ignored(rules, "#hash.py") and not walk_ignored(rules, "a.py")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n',
+        "token = 'ghp_" + "a1B2" * 9 + "'\n",
+        "GITHUB_TOKEN=github_pat_" + "x" * 40 + "\n",
+        "slack = 'xoxb-1234567890-abcdef'\n",
+        "key = 'AIza" + "S" * 35 + "'\n",
+        "stripe.api_key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n",
+        '{"type": "service_account", "private_key": "x"}',
+    ],
+)
+def test_credentials_are_secret_content(text: str) -> None:
+    from cl_lsp.core.filters import secret_content
+
+    assert secret_content(text.encode())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def ghost():\n    return 'asia'\n",
+        "AKIA = 1  # a name, not a key\n",
+        "gh_pages = 'ghp_short'\n",
+        "sk_live = None\n",
+    ],
+)
+def test_ordinary_code_is_not_secret_content(text: str) -> None:
+    from cl_lsp.core.filters import secret_content
+
+    assert not secret_content(text.encode())
