@@ -5,6 +5,11 @@
   leaving the client waiting forever.
 - Text synchronisation goes to our `DocumentStore` only: pygls' own store is skipped, so a
   change is applied exactly once, with our position clamping.
+
+This class is also the one adapter for pygls internals that have no public API
+(`_shutdown`, `_send_response`, `_send_data`, the feature manager's tables); the rest of
+cl-lsp calls the public methods below, and tests/unit/test_protocol_adapter.py pins the
+behaviour relied on.
 """
 
 from __future__ import annotations
@@ -51,6 +56,17 @@ class ClLspProtocol(LanguageServerProtocol):
             self._send_response(message.id, None, error.to_response_error())
             return
         super().handle_message(message)
+
+    def send_payload(self, data: dict[str, Any]) -> None:
+        """Write a JSON-RPC message as it is (the lsprotocol converter would drop an
+        `"id": null`, which an error for an unreadable request must carry)."""
+        self._send_data(data)
+
+    def withdraw_feature(self, method: str) -> None:
+        """Unregister a feature before `initialize` answers, so that its capability is not
+        announced (pygls has no public way to do this)."""
+        self.fm.features.pop(method, None)
+        self.fm.feature_options.pop(method, None)
 
     def _user_handler(self, method: str, params: Any) -> Generator[Any, Any, None]:
         if (handler := self.fm.features.get(method)) is not None:

@@ -24,6 +24,7 @@ from cl_lsp.engine.base import Engine, EngineError
 from cl_lsp.engine.guarded import GuardedEngine
 from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, PromptLogEngine
 from cl_lsp.engine.session import ModelSession, as_session
+from cl_lsp.features.base import Feature
 from cl_lsp.gate import PromptGate, PromptText
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], Engine | ModelSession]
 STATUS_NOTIFICATION = "cl-lsp/status"
+_HOOKS = {"open": "opened", "change": "changed", "save": "saved", "close": "closed"}
 
 
 class ClLspServer(LanguageServer):
@@ -71,14 +73,9 @@ class ClLspServer(LanguageServer):
         # Planning (tokenizing, context) runs here, off the event loop.
         self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
         self.inflight: dict[str, asyncio.Task[Any]] = {}
-        self.actions: Any = None  # cl_lsp.handlers.code_actions.ActionState
-        # Features that follow documents (syntax diagnostics): event -> callbacks(uri),
-        # called by the document sync handlers after the store is up to date.
-        self.document_listeners: dict[str, list[Callable[[str], None]]] = {
-            "open": [],
-            "change": [],
-            "close": [],
-        }
+        # Features with state of their own (code actions, syntax diagnostics): they hear
+        # document events through their hooks (cl_lsp.features.base.Feature).
+        self.features: list[Feature] = []
         self.acceptance = Recorder()  # what the user accepts; opens its database on first use
         self._stopped = False
         self._told_loading = False
@@ -89,7 +86,7 @@ class ClLspServer(LanguageServer):
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         reader = StdinReader(stdin or sys.stdin.buffer, self.thread_pool)
         try:
-            asyncio.run(read_messages(stop_event, reader, self.protocol))
+            asyncio.run(read_messages(stop_event, reader, self.cl_protocol))
         except BrokenPipeError:
             log.error("the client closed the connection")
         except (KeyboardInterrupt, SystemExit):
@@ -110,7 +107,7 @@ class ClLspServer(LanguageServer):
             ) -> None:
                 self.protocol.set_writer(writer)
                 try:
-                    await read_messages(stop_event, StreamAdapter(reader), self.protocol)
+                    await read_messages(stop_event, StreamAdapter(reader), self.cl_protocol)
                 finally:
                     finished.set()
 
@@ -125,6 +122,12 @@ class ClLspServer(LanguageServer):
             pass
         finally:
             self.stop()
+
+    @property
+    def cl_protocol(self) -> ClLspProtocol:
+        protocol = self.protocol
+        assert isinstance(protocol, ClLspProtocol)
+        return protocol
 
     @property
     def exit_code(self) -> int:
@@ -266,13 +269,18 @@ class ClLspServer(LanguageServer):
     def rel_path(self, uri: str) -> str:
         return self.gate.rel_path(uri)
 
+    def add_feature(self, feature: Feature) -> None:
+        feature.register()
+        self.features.append(feature)
+
     def document_event(self, event: str, uri: str) -> None:
-        """Tell the document listeners; one failing never breaks document sync."""
-        for listener in self.document_listeners[event]:
+        """Tell the features ("open", "change", "save", "close"); one failing never breaks
+        document sync."""
+        for feature in self.features:
             try:
-                listener(uri)
+                getattr(feature, _HOOKS[event])(uri)
             except Exception:
-                log.exception("%s listener for %s failed", event, uri)
+                log.exception("%s hook of %s for %s failed", event, type(feature).__name__, uri)
 
     def completion_request(self, admitted: PromptText, offset: int) -> CompletionRequest:
         """A request at `offset` of a text the gate admitted, keyed by its URI (a newer
@@ -339,6 +347,8 @@ class ClLspServer(LanguageServer):
         if self.workspace_index is not None:
             self.workspace_index.close()
         self.planner.shutdown(wait=False, cancel_futures=True)
+        for feature in self.features:
+            feature.close()
         self.acceptance.close()
 
 
@@ -348,7 +358,9 @@ def create_server(
     pinned: dict[str, Any] | None = None,
 ) -> ClLspServer:
     """A configured server; no module-level singleton, so tests can build several."""
-    from cl_lsp.handlers import code_actions, commands, completion, documents, lifecycle
+    from cl_lsp.features.code_actions import CodeActions
+    from cl_lsp.features.syntax_diagnostics import SyntaxDiagnostics
+    from cl_lsp.handlers import commands, completion, documents, lifecycle
 
     if load_engine is None:
         from cl_lsp.engine.loader import load_session
@@ -369,5 +381,7 @@ def create_server(
     documents.register(server)
     completion.register(server)
     commands.register(server)
-    code_actions.register(server)
+    diagnostics = SyntaxDiagnostics(server)
+    server.add_feature(diagnostics)
+    server.add_feature(CodeActions(server, diagnostics))
     return server

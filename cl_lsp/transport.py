@@ -62,7 +62,7 @@ class Dispatcher(Protocol):
 
     def handle_message(self, message: Any) -> None: ...
 
-    def _send_data(self, data: Any) -> None: ...
+    def send_payload(self, data: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ def _error(protocol: Dispatcher, msg_id: Any, code: int, message: str) -> None:
     # A plain dict: the lsprotocol converter would drop `"id": null`, which JSON-RPC requires
     # when the request's id could not be read.
     error = {"code": code, "message": message}
-    protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "error": error})
+    protocol.send_payload({"jsonrpc": "2.0", "id": msg_id, "error": error})
 
 
 def dispatch(protocol: Dispatcher, body: bytes) -> None:

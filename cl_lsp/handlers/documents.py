@@ -99,6 +99,10 @@ def register(server: ClLspServer) -> None:
             schedule_warm(ls, document.uri, document.version, cursor)
         ls.document_event("change", document.uri)
 
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: ClLspServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.document_event("save", params.text_document.uri)
+
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: ClLspServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri

@@ -113,8 +113,7 @@ def register(server: ClLspServer) -> None:
         # Clients with inline completion get ghost text only; a completion-list item as well
         # would run the model twice per keystroke.
         if ls.client_has_inline_completion:
-            ls.protocol.fm.features.pop(types.TEXT_DOCUMENT_COMPLETION, None)
-            ls.protocol.fm.feature_options.pop(types.TEXT_DOCUMENT_COMPLETION, None)
+            ls.cl_protocol.withdraw_feature(types.TEXT_DOCUMENT_COMPLETION)
         if ls.root is not None and ls.settings.context.enabled:
             ls.workspace_index = Workspace(
                 ls.root, default_cache_dir(), ls.settings.context.ignore, ls.own_paths()

@@ -73,7 +73,7 @@ class Recorder:
             raise RuntimeError("boom")
         self.handled.append(message)
 
-    def _send_data(self, data: Any) -> None:
+    def send_payload(self, data: Any) -> None:
         json.dumps(data)  # what we send must be serializable
         self.sent.append(data)
 

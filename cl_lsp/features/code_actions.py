@@ -1,4 +1,4 @@
-"""textDocument/codeAction, codeAction/resolve, and cl-lsp's own syntax diagnostics.
+"""textDocument/codeAction and codeAction/resolve: docstrings and verified fix-its.
 
 - "Generate docstring for `f`" (refactor.rewrite) for the definition at the cursor or
   selection, and the source action "Generate docstrings for N undocumented definitions".
@@ -8,11 +8,8 @@
 - Quick fixes for the diagnostics in the request's context (any source) and for our own
   syntax diagnostics. They are computed and verified before they are listed: a fix that
   the verification rejects is never offered.
-- Syntax diagnostics on open and save, and debounced while typing only for files that
-  parsed cleanly before (`cl_lsp.core.diagnostics`).
-
-didOpen/didChange/didClose belong to handlers/documents.py; our hooks run after its handlers
-(`_after`), since pygls allows one handler per notification.
+- Every text that reaches a prompt comes from the prompt gate: a refused file gets one
+  disabled action that says why (or nothing), and a resolve checks the gate again.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -28,13 +24,18 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from cl_lsp.actions_service import ActionsService, FixResult, make_service
-from cl_lsp.core.diagnostics import DiagnosticsPolicy, problems_of
 from cl_lsp.core.doc_slots import DocSlot, doc_slots, slot_at, undocumented
 from cl_lsp.core.document import Document
-from cl_lsp.core.languages import detect
-from cl_lsp.core.syntax_tree import SyntaxProblem
+from cl_lsp.core.lru import LRU
 from cl_lsp.core.text_edit import Edit
 from cl_lsp.engine.base import Cancelled
+from cl_lsp.features.base import Feature
+from cl_lsp.features.syntax_diagnostics import (
+    SOURCE,
+    SyntaxDiagnostics,
+    language_of,
+    syntax_problems,
+)
 from cl_lsp.gate import PromptText, Refused
 from cl_lsp.handlers.positions import lsp_range, offset_of
 
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOURCE = "cl-lsp"
 KIND_DOCSTRINGS = "source.generateDocstrings"
 MAX_FIXES_PER_REQUEST = 3
 MAX_EAGER_DOCSTRINGS = 20
@@ -52,18 +52,25 @@ MAX_EAGER_DOCSTRINGS = 20
 RESOLVE_LOAD_WAIT_S = 300.0
 
 
-class ActionState:
-    """Per-server state of this module (kept in `ClLspServer.actions`)."""
+class CodeActions(Feature):
+    """The code-action feature: its executor, the actions service for the loaded model, and
+    the verified fix-its of recent requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: ClLspServer, diagnostics: SyntaxDiagnostics) -> None:
+        super().__init__(server)
+        self.diagnostics = diagnostics  # our own syntax diagnostics, which fix-its fix too
         self.service: ActionsService | None = None
         self.service_engine: Any = None
         self.lock = threading.Lock()
         # Parsing, prompting and waiting on the engine happen here, off the event loop.
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cl-lsp-actions")
-        self.policy = DiagnosticsPolicy()
-        self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.fixes: OrderedDict[tuple[Any, ...], FixResult] = OrderedDict()
+        self.fixes: LRU[tuple[Any, ...], FixResult] = LRU(64)
+
+    def register(self) -> None:
+        _register(self.server, self)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     def service_for(self, ls: ClLspServer) -> ActionsService | None:
         """The actions service for the loaded engine (created once, off the event loop)."""
@@ -77,30 +84,6 @@ class ActionState:
                 self.service = make_service(engine, ls.settings, index, chat)
                 self.service_engine = engine
             return self.service
-
-    def remember(self, key: tuple[Any, ...], result: FixResult) -> None:
-        self.fixes[key] = result
-        while len(self.fixes) > 64:
-            self.fixes.popitem(last=False)
-
-
-def state_of(ls: ClLspServer) -> ActionState:
-    if ls.actions is None:
-        ls.actions = ActionState()
-    state: ActionState = ls.actions
-    return state
-
-
-def _language(ls: ClLspServer, document: Document) -> str | None:
-    spec = detect(ls.rel_path(document.uri), document.language_id)
-    return spec.name if spec else None
-
-
-def _problems(document: Document, text: str, language: str, limit: int = 50) -> list[SyntaxProblem]:
-    """Syntax problems of `text` (a snapshot of the document), on the document's own
-    incremental tree when it is still current: no full parse per request."""
-    tree = document.tree_for(text) if document.language == language else None
-    return problems_of(text, language, limit, tree)
 
 
 def _workspace_edit(document: Document, edits: list[Edit], encoding: str) -> types.WorkspaceEdit:
@@ -124,7 +107,7 @@ def _wanted(only: list[str] | None, kind: str) -> bool:
     return any(kind == k or kind.startswith(k + ".") for k in only)
 
 
-async def _run(state: ActionState, cancel: threading.Event, fn: Callable[[], Any]) -> Any:
+async def _run(state: CodeActions, cancel: threading.Event, fn: Callable[[], Any]) -> Any:
     """Run blocking action work on the actions executor; asyncio cancellation reaches the
     engine through `cancel`."""
     loop = asyncio.get_running_loop()
@@ -220,20 +203,6 @@ def _docstring_actions(
 # --------------------------------------------------------------------------- fixes
 
 
-def _our_diagnostics(ls: ClLspServer, document: Document, language: str) -> list[types.Diagnostic]:
-    if not ls.settings.completion.syntax_diagnostics:
-        return []
-    return [
-        types.Diagnostic(
-            range=lsp_range(document, p.start, p.end, ls.position_encoding),
-            message=p.message,
-            severity=types.DiagnosticSeverity.Error,
-            source=SOURCE,
-        )
-        for p in _problems(document, document.text, language)
-    ]
-
-
 def _overlaps(a: types.Range, b: types.Range) -> bool:
     def key(p: types.Position) -> tuple[int, int]:
         return (p.line, p.character)
@@ -242,18 +211,22 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
 
 
 def _diagnostics_to_fix(
-    ls: ClLspServer, document: Document, language: str, params: types.CodeActionParams
+    state: CodeActions, document: Document, language: str, params: types.CodeActionParams
 ) -> list[types.Diagnostic]:
     """The request's diagnostics (any source) and our own syntax diagnostics in its range."""
     requested = list(params.context.diagnostics)
-    ours = [d for d in _our_diagnostics(ls, document, language) if _overlaps(d.range, params.range)]
+    ours = [
+        d
+        for d in state.diagnostics.current(document, language)
+        if _overlaps(d.range, params.range)
+    ]
     seen = {(d.range.start.line, d.message) for d in requested}
     return requested + [d for d in ours if (d.range.start.line, d.message) not in seen]
 
 
 async def _fix_actions(
     ls: ClLspServer,
-    state: ActionState,
+    state: CodeActions,
     service: ActionsService,
     document: Document,
     admitted: PromptText,
@@ -262,7 +235,7 @@ async def _fix_actions(
 ) -> list[types.CodeAction]:
     encoding = ls.position_encoding
     text = admitted.text
-    has_syntax_errors = bool(_problems(document, text, language, limit=1))
+    has_syntax_errors = bool(syntax_problems(document, text, language, limit=1))
     actions: list[types.CodeAction] = []
     for diagnostic in diagnostics[:MAX_FIXES_PER_REQUEST]:
         start = offset_of(document, diagnostic.range.start, encoding)
@@ -296,7 +269,7 @@ async def _fix_actions(
                 )
 
             result = await _run(state, cancel, work)
-            state.remember(key, result)
+            state.fixes.put(key, result)
         if result.edit is None or document.text != text:
             continue  # rejected by verification (or the text changed meanwhile)
         edit = result.edit
@@ -312,47 +285,7 @@ async def _fix_actions(
     return actions
 
 
-# --------------------------------------------------------------------------- diagnostics
-
-
-def _publish(ls: ClLspServer, document: Document, problems: list[Any]) -> None:
-    diagnostics = [
-        types.Diagnostic(
-            range=lsp_range(document, p.start, p.end, ls.position_encoding),
-            message=p.message,
-            severity=types.DiagnosticSeverity.Error,
-            source=SOURCE,
-        )
-        for p in problems
-    ]
-    ls.text_document_publish_diagnostics(
-        types.PublishDiagnosticsParams(
-            uri=document.uri, diagnostics=diagnostics, version=document.version
-        )
-    )
-
-
-def _check(ls: ClLspServer, uri: str, event: str) -> None:
-    state = state_of(ls)
-    state.timers.pop(uri, None)
-    document = ls.documents.get(uri)
-    if document is None or not ls.settings.completion.syntax_diagnostics:
-        return
-    language = _language(ls, document)
-    if language is None:
-        return
-    problems = _problems(document, document.text, language)
-    if event == "change":
-        decided = state.policy.changed(uri, problems)
-    elif event == "save":
-        decided = state.policy.saved(uri, problems)
-    else:
-        decided = state.policy.opened(uri, problems)
-    if decided is not None:
-        _publish(ls, document, decided)
-
-
-def register(server: ClLspServer) -> None:
+def _register(server: ClLspServer, state: CodeActions) -> None:
     kinds = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite, KIND_DOCSTRINGS]
 
     @server.feature(
@@ -365,13 +298,12 @@ def register(server: ClLspServer) -> None:
         document = ls.documents.get(params.text_document.uri)
         if document is None:
             return None
-        language = _language(ls, document)
+        language = language_of(ls, document)
         if language is None:
             return None
         admitted = ls.gate.admit(document.uri)
         if isinstance(admitted, Refused):
             return _refused_actions(ls, admitted)
-        state = state_of(ls)
         encoding = ls.position_encoding
         start = offset_of(document, params.range.start, encoding)
         end = offset_of(document, params.range.end, encoding)
@@ -379,7 +311,7 @@ def register(server: ClLspServer) -> None:
         # Docstring actions need no model until they are chosen: offered even while it loads.
         actions = _docstring_actions(ls, document, language, start, end, only)
         diagnostics = (
-            _diagnostics_to_fix(ls, document, language, params)
+            _diagnostics_to_fix(state, document, language, params)
             if _wanted(only, types.CodeActionKind.QuickFix)
             else []
         )
@@ -410,7 +342,6 @@ def register(server: ClLspServer) -> None:
     async def resolve(ls: ClLspServer, action: types.CodeAction) -> types.CodeAction:
         if action.edit is not None:
             return action
-        state = state_of(ls)
         if ls.service is None:
             await ls.model_loaded(RESOLVE_LOAD_WAIT_S)  # offered while loading: wait for it
         loop = asyncio.get_running_loop()
@@ -419,34 +350,6 @@ def register(server: ClLspServer) -> None:
             return action
         await _resolve_into(ls, state, service, action)
         return action
-
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: ClLspServer, params: types.DidSaveTextDocumentParams) -> None:
-        _cancel_timer(ls, params.text_document.uri)
-        _check(ls, params.text_document.uri, "save")
-
-    def opened(uri: str) -> None:
-        _check(server, uri, "open")
-
-    def changed(uri: str) -> None:
-        _cancel_timer(server, uri)
-        loop = server.loop
-        if loop is None or not server.settings.completion.syntax_diagnostics:
-            return
-        delay = max(0, server.settings.completion.diagnostics_delay_ms) / 1000
-        state_of(server).timers[uri] = loop.call_later(delay, _check, server, uri, "change")
-
-    def closed(uri: str) -> None:
-        _cancel_timer(server, uri)
-        if state_of(server).policy.closed(uri):
-            server.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-            )
-
-    server.document_listeners["open"].append(opened)
-    server.document_listeners["change"].append(changed)
-    server.document_listeners["close"].append(closed)
-
 
 def _refused_actions(ls: ClLspServer, refused: Refused) -> list[types.CodeAction] | None:
     """A document the gate refuses: one disabled action that says why, for clients that
@@ -464,21 +367,15 @@ def _refused_actions(ls: ClLspServer, refused: Refused) -> list[types.CodeAction
     ]
 
 
-def _cancel_timer(ls: ClLspServer, uri: str) -> None:
-    timer = state_of(ls).timers.pop(uri, None)
-    if timer is not None:
-        timer.cancel()
-
-
 async def _resolve_into(
-    ls: ClLspServer, state: ActionState, service: ActionsService, action: types.CodeAction
+    ls: ClLspServer, state: CodeActions, service: ActionsService, action: types.CodeAction
 ) -> None:
     """Compute a docstring action's edit into `action.edit` (cancellable)."""
     data = action.data if isinstance(action.data, dict) else {}
     document = ls.documents.get(str(data.get("uri", "")))
     if document is None:
         return
-    language = _language(ls, document)
+    language = language_of(ls, document)
     if language is None:
         return
     # The gate again: the document may have become a secret since the action was listed.
