@@ -32,12 +32,13 @@ from typing import Protocol
 from cl_lsp.core.languages import spec_by_name
 from cl_lsp.core.lru import LRU
 from cl_lsp.core.scope import (
-    COMMON_WORDS,
     IDENT,
+    KEYWORDS,
     Scope,
     find_scope,
     identifiers,
     indent_of,
+    worth_looking_up,
 )
 from cl_lsp.core.similar import query_tokens, similar_windows
 from cl_lsp.core.symbols import Definition, FileTags, Import
@@ -224,7 +225,7 @@ def _usage(text: str) -> _Usage:
     for number, line in enumerate(text.split("\n")):
         for match in IDENT.finditer(line):
             name = match.group()
-            if len(name) < 2 or name in COMMON_WORDS:
+            if len(name) < 2 or name in KEYWORDS:
                 continue
             counts[name] = counts.get(name, 0) + 1
             first.setdefault(name, number)
@@ -251,10 +252,15 @@ def _file_usage(text: str, cursor_line: int) -> _Usage:
 
 
 def _weighted_identifiers(
-    lines: Sequence[str], scope: Scope, cursor_line: int, usage: _Usage
+    lines: Sequence[str],
+    scope: Scope,
+    cursor_line: int,
+    usage: _Usage,
+    defined: Callable[[str], bool] | None = None,
 ) -> dict[str, float]:
     """Identifier -> weight: the scope's lines, nearer the cursor heavier, then the rest of
-    the file lightly. The cursor line is left out on purpose (stability)."""
+    the file lightly. The cursor line is left out on purpose (stability). Common builtin
+    names (`open`, `format`) count only where `defined(name)`: the workspace defines them."""
     weights: dict[str, float] = {}
     first = max(scope.start, cursor_line - MAX_SCOPE_LINES_BEFORE)
     numbers = list(range(first, cursor_line)) + list(range(cursor_line + 1, scope.end + 1))
@@ -270,11 +276,11 @@ def _weighted_identifiers(
         if number > cursor_line:
             weight *= 0.5
         weight = max(weight, headers.get(number, 0.0))
-        for name in identifiers(lines[number]):
+        for name in identifiers(lines[number], defined):
             weights[name] = max(weights.get(name, 0.0), weight) + 0.05
     elsewhere: dict[str, float] = {}
     for name, count in usage.counts.items():
-        if name not in weights:
+        if name not in weights and worth_looking_up(name, defined):
             nearness = 1.0 / (1.0 + usage.distance.get(name, 1 << 30) / FILE_NEAR_LINES)
             elsewhere[name] = FILE_WEIGHT * (1.0 + min(count, 4) / 4.0 + FILE_NEAR * nearness)
     # Each name costs an index lookup: a big file's long tail is not worth the latency.
@@ -895,7 +901,7 @@ def build_context(
     cursor_line = request.text.count("\n", 0, max(0, min(request.offset, len(request.text))))
     scope = find_scope(lines, cursor_line, request.language)
     usage = _file_usage(request.text, cursor_line)
-    weights = _weighted_identifiers(lines, scope, cursor_line, usage)
+    weights = _weighted_identifiers(lines, scope, cursor_line, usage, _defined(index))
     imports = _imports(index, request, cursor_line)
     sources = _Sources(index, request.open_documents)
     bases = _base_names(lines, scope)
@@ -910,6 +916,19 @@ def build_context(
     split = request.split or ContextSplit()
     pieces = _select(symbols, candidates, split, request.budget_tokens, count, comment)
     return _finish(_layout(pieces), request.budget_tokens, count)
+
+
+def _defined(index: IndexView) -> Callable[[str], bool]:
+    """Whether the workspace defines a name (memoized for one request)."""
+    known: dict[str, bool] = {}
+
+    def defined(name: str) -> bool:
+        hit = known.get(name)
+        if hit is None:
+            hit = known[name] = bool(index.definitions_named(name))
+        return hit
+
+    return defined
 
 
 def _prioritize(candidates: list[_Candidate], count: CachedCounter, comment: str) -> None:

@@ -404,3 +404,77 @@ def test_explain_lists_pieces(workspace: tuple[Path, WorkspaceIndex]) -> None:
     table = explain(window)
     assert "pkg/geometry.py" in table and "definition" in table
     assert f"total {window.tokens} / 400 tokens" in table
+
+
+def test_a_long_doc_comment_line_does_not_hide_a_file(tmp_path: Path) -> None:
+    """A TypeScript file whose one long line is a doc comment is code, not minified."""
+    root = tmp_path / "ws"
+    prose = "Routes each request to the handler registered for its path, " * 18
+    assert len(prose) > 1000
+    router = (
+        f"/**\n * {prose}\n */\n"
+        "export class Router {\n"
+        "  dispatch(path: string): string {\n"
+        "    return path;\n"
+        "  }\n"
+        "}\n"
+    )
+    app = (
+        'import { Router } from "./router";\n\n'
+        "export function serve(router: Router): string {\n"
+        '  const path = "/";\n'
+        "\n"
+        "  return router.dispatch(path);\n"
+        "}\n"
+    )
+    minified = "/*! v1 */\n" + "function a(){return 1}" * 100 + "\n"
+    write(root, {"src/router.ts": router, "src/app.ts": app, "src/bundle.js": minified})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    assert index.files() == ["src/app.ts", "src/router.ts"]  # the bundle is still skipped
+    offset = app.index("\n\n  return") + 1
+    window = build_context(
+        ContextRequest("src/app.ts", "typescript", app, offset, 300), index, words
+    )
+    assert "// export class Router" in window.text
+    assert "dispatch(path: string): string" in window.text
+
+
+CLI_UTILS = '''\
+def echo(message: str, err: bool = False) -> None:
+    """Print a message and a newline to stdout or a file."""
+    print(message)
+'''
+
+CLI_APP = """\
+from pkg.termui import echo
+
+
+def greet(name):
+    echo("hello")
+    text = name.title()
+
+    return text
+"""
+
+
+def test_builtin_like_names_defined_in_the_workspace_are_looked_up(tmp_path: Path) -> None:
+    """`echo`, `format`, `open`... are noise unless the workspace defines them (click)."""
+    root = tmp_path / "ws"
+    write(root, {"pkg/__init__.py": "", "pkg/termui.py": CLI_UTILS, "pkg/cli.py": CLI_APP})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = cursor_at(CLI_APP, "return text") - 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("pkg/cli.py", "python", CLI_APP, offset, 200, split=split)
+    window = build_context(request, index, words)
+    assert "# def echo(message: str, err: bool = False) -> None:" in window.text
+    assert "Print a message and a newline" in window.text  # the scope uses it: with its doc
+
+
+def test_identifiers_skip_builtins_unless_defined() -> None:
+    from cl_lsp.core.scope import identifiers
+
+    assert identifiers("echo(format(x, open))") == []
+    assert identifiers("echo(format(x, open))", {"echo"}.__contains__) == ["echo"]
+    assert identifiers("return self.value if value else None") == ["value", "value"]
