@@ -43,6 +43,7 @@ from cl_lsp.core.scope import (
 from cl_lsp.core.similar import query_tokens, similar_windows
 from cl_lsp.core.symbols import Definition, FileTags, Import
 from cl_lsp.core.token_count import CachedCounter, cached_counter
+from cl_lsp.core.var_types import dotted_objects, variable_types
 
 DEFINITION = "definition"
 API = "api"
@@ -71,6 +72,8 @@ BASE_CLASS_FACTOR = 0.6  # ... when that class is a base of the class around the
 MAX_MEMBERS = 48  # members listed for a used class (half that for one the scope ignores)
 BASE_MEMBERS_MULT = 2  # ... times this for a base class of the class around the cursor
 API_VALUE = 0.05  # an imported module's public name that the file does not use (yet)
+IMPORT_ONLY_WEIGHT = 0.5  # a name imported by name and not used yet: about to be
+MEMBER_WORD_BONUS = 1.0  # a member whose name shares words with the scope's identifiers
 # Selection: value per token**DENSITY_EXP, so long pieces must earn their space.
 DENSITY_EXP = 0.5
 DENSITY_UNIT = 32  # tokens: windows and edits up to this size are not penalized
@@ -93,6 +96,8 @@ class IndexView(Protocol):
     def top_level_api(self, rel_path: str) -> list[Definition]: ...
 
     def is_secret_path(self, rel_path: str) -> bool: ...
+
+    def files_in_folder(self, folder: str) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -370,6 +375,8 @@ def _symbol_entries(
     usage: _Usage,
     imports: _ImportInfo,
     bases: frozenset[str],
+    scope_words: frozenset[str] = frozenset(),
+    typed: frozenset[str] = frozenset(),
 ) -> list[_Entry]:
     scored, strong = _score_definitions(index, request, weights, usage, imports)
     entries: dict[tuple[str, int], _Entry] = {}
@@ -386,9 +393,12 @@ def _symbol_entries(
     for key, (value, definition) in scored.items():
         if definition.kind in CLASS_KINDS:
             base = definition.name in bases
-            limit = MAX_MEMBERS * BASE_MEMBERS_MULT if base else MAX_MEMBERS
-            limit = limit if key in strong or base else MAX_MEMBERS // 2
-            _add_class_members(index, definition, value, base, limit, entries)
+            wide = base or definition.name in typed  # show more of it
+            limit = MAX_MEMBERS * BASE_MEMBERS_MULT if wide else MAX_MEMBERS
+            limit = limit if key in strong or wide else MAX_MEMBERS // 2
+            _add_class_members(
+                index, definition, value, base, limit, entries, scope_words, request.rel_path
+            )
     _add_module_api(index, request, weights, imports, entries)
     return list(entries.values())
 
@@ -429,20 +439,53 @@ def _add_class_members(
     base: bool,
     limit: int,
     entries: dict[tuple[str, int], _Entry],
+    scope_words: frozenset[str] = frozenset(),
+    current: str = "",
 ) -> None:
     """The other members of a class the scope uses, as cheap signature lines: worth more
-    when the class is a base of the one around the cursor (`self.inherited()`)."""
+    when the class is a base of the one around the cursor (`self.inherited()`) or the
+    declared type of an object the scope uses, and when a member's name shares words with
+    the scope's identifiers (`flags` in scope: `Flags()`, `LocalFlags()` first)."""
     tags = index.file_tags(owner.path)
     if tags is None:
         return
     factor = BASE_CLASS_FACTOR if base else REST_OF_CLASS_FACTOR
-    for rank, member in enumerate(_members(tags, owner)[:limit]):
+    members = _members(tags, owner)
+    if tags.language == "go":  # not those of the current file: the prompt shows them
+        members = members + [m for m in _go_methods(index, owner) if m.path != current]
+    ranked = []
+    for rank, member in enumerate(members):
+        # Source order breaks ties: the first members of a class are its main API.
+        words = _words(member.name)
+        shared = len(words & scope_words) / len(words) if words else 0.0
+        ranked.append(
+            (value * factor * (1.0 + MEMBER_WORD_BONUS * shared) / (1.0 + rank / 16.0), member)
+        )
+    ranked.sort(key=lambda pair: (-round(pair[0], 9), pair[1].path, pair[1].start_line))
+    for member_value, member in ranked[:limit]:
         key = (member.path, member.start_line)
         if key not in entries and not _is_dunder(member.name):
             line = "    " + member.signature.split("\n")[0].strip()
-            # Source order breaks ties: the first members of a class are its main API.
-            member_value = value * factor / (1.0 + rank / 16.0)
             entries[key] = _Entry(key, DEFINITION, member_value, [line], owner)
+
+
+def _go_methods(index: IndexView, owner: Definition) -> list[Definition]:
+    """Go methods live outside their type's body, anywhere in its package (folder)."""
+    folder = owner.path.rpartition("/")[0]
+    methods = []
+    for path in sorted(index.files_in_folder(folder)):
+        tags = index.file_tags(path)
+        if tags is not None and path.endswith(".go"):
+            methods += [d for d in tags.definitions if d.kind == "method" and d.scope == owner.name]
+    return methods
+
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _words(name: str) -> frozenset[str]:
+    """`prepareCookies`, `prepare_cookies`, `PrepareCookies` -> {prepare, cookies}."""
+    return frozenset(w.lower() for w in _WORD.findall(name) if len(w) > 2)
 
 
 def _add_module_api(
@@ -905,7 +948,14 @@ def build_context(
     imports = _imports(index, request, cursor_line)
     sources = _Sources(index, request.open_documents)
     bases = _base_names(lines, scope)
-    symbols = _symbol_entries(index, request, sources, weights, usage, imports, bases)
+    typed = _declared_types(request, lines, scope, cursor_line, weights)
+    for name, weight in typed.items():  # the class of an object the scope uses
+        weights[name] = max(weights.get(name, 0.0), weight)
+    _weigh_imported_only(imports, usage, weights)
+    scope_words = frozenset(w for name in weights for w in _words(name))
+    symbols = _symbol_entries(
+        index, request, sources, weights, usage, imports, bases, scope_words, frozenset(typed)
+    )
     _rank_entries(symbols)
     candidates = {
         SIMILAR: _similar_candidates(index, request, sources, query_tokens(lines, cursor_line)),
@@ -916,6 +966,48 @@ def build_context(
     split = request.split or ContextSplit()
     pieces = _select(symbols, candidates, split, request.budget_tokens, count, comment)
     return _finish(_layout(pieces), request.budget_tokens, count)
+
+
+_TYPES: LRU[tuple[str, str], dict[str, str]] = LRU(32)
+
+
+def _declared_types(
+    request: ContextRequest,
+    lines: Sequence[str],
+    scope: Scope,
+    cursor_line: int,
+    weights: Mapping[str, float],
+) -> dict[str, float]:
+    """Class name -> weight, for the objects the scope calls members on (`req.send()`)
+    whose class the file declares (a parameter annotation, `x = Cls()`, a Go receiver).
+    The cursor line is left out (stability)."""
+    before = "\n".join(lines[:cursor_line])
+    after = "\n".join(lines[cursor_line + 1 :])
+    types: dict[str, str] = {}
+    for text in (after, before):  # declarations above the cursor win
+        key = (request.language, text)
+        found = _TYPES.get(key)
+        if found is None:
+            found = _TYPES.put(key, variable_types(text, request.language))
+        types.update(found)
+    first = max(scope.start, cursor_line - MAX_SCOPE_LINES_BEFORE)
+    region = [
+        lines[n] for n in range(max(0, first), min(scope.end + 1, len(lines))) if n != cursor_line
+    ]
+    out: dict[str, float] = {}
+    for obj in dotted_objects("\n".join(region)):
+        cls = types.get(obj)
+        if cls is not None:
+            out[cls] = max(out.get(cls, 0.0), weights.get(obj, SCOPE_MIN), SCOPE_MIN)
+    return out
+
+
+def _weigh_imported_only(imports: _ImportInfo, usage: _Usage, weights: dict[str, float]) -> None:
+    """A name imported by name that the file does not use yet is about to be used: why
+    else import it? (TypeScript's `import { X }` with no X below it yet.)"""
+    for name in imports.names:
+        if usage.counts.get(name, 0) <= 1:  # the import statement itself
+            weights[name] = max(weights.get(name, 0.0), IMPORT_ONLY_WEIGHT)
 
 
 def _defined(index: IndexView) -> Callable[[str], bool]:
