@@ -234,7 +234,7 @@ BRACES_BUILTINS = frozenset(
     JSON Math Number String Boolean Date RegExp undefined null this super true false
     prototype constructor name message stack len cap append make new panic recover copy
     close print println error string int int64 uint bool byte rune float64 any nil iota
-    Errorf Sprintf Printf Println Fprintf Fprintln""".split()
+    Errorf Sprintf Printf Println Fprintf Fprintln of""".split()
 )
 _STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`|//.*$')
 _DECLARED = re.compile(
@@ -268,10 +268,14 @@ def _braces_points(
                 continue
             targets: dict[str, list[Definition]] = {}
             kinds: dict[str, str] = {}
+            for declared in _DECLARED.finditer(code):  # `const value = ...`: not a use
+                bound.update(n for n in declared.groups() if n)
             for match in IDENT.finditer(code):
                 name = match.group()
                 if name in local or name in bound or name in BRACES_BUILTINS or len(name) < 2:
                     continue
+                if _KEY_AFTER.match(code, match.end()):
+                    continue  # `value: T` or `{ key: x }`: a declaration, not a use
                 kind = _braces_kind(code, match.start(), modules)
                 if kind is None:
                     continue  # a member of an outside package
@@ -284,12 +288,11 @@ def _braces_points(
                     kinds[name] = kind
             if targets:
                 points.append(Point(repo, path, number, targets, kinds, language))
-            for declared in _DECLARED.finditer(code):  # later lines: a local, not a target
-                bound.update(n for n in declared.groups() if n)
     return points
 
 
 IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+_KEY_AFTER = re.compile(r"\??\s*:(?!:)")
 
 
 def _code_of(line: str) -> str:

@@ -73,7 +73,9 @@ MAX_MEMBERS = 48  # members listed for a used class (half that for one the scope
 BASE_MEMBERS_MULT = 2  # ... times this for a base class of the class around the cursor
 API_VALUE = 0.05  # an imported module's public name that the file does not use (yet)
 IMPORT_ONLY_WEIGHT = 0.5  # a name imported by name and not used yet: about to be
-MEMBER_WORD_BONUS = 1.0  # a member whose name shares words with the scope's identifiers
+MEMBER_WORD_BONUS = 0.5  # a member whose name shares words with the scope's identifiers
+DECLARED_TYPE_FACTOR = 0.5  # the declared class of an object, against the object's weight
+TYPE_BASE_FACTOR = 0.6  # a base of a declared class, against the class itself
 # Selection: value per token**DENSITY_EXP, so long pieces must earn their space.
 DENSITY_EXP = 0.5
 DENSITY_UNIT = 32  # tokens: windows and edits up to this size are not penalized
@@ -326,6 +328,11 @@ def _imports(index: IndexView, request: ContextRequest, cursor_line: int) -> _Im
                 info.names.setdefault(name, path)
             if request.language == "python":
                 _resolve_submodule(index, request, imp, name, info)
+    if request.language == "go":  # a Go package sees its other files without imports
+        folder = request.rel_path.rpartition("/")[0]
+        for path in sorted(index.files_in_folder(folder)):
+            if path.endswith(".go") and not path.endswith("_test.go"):
+                info.paths.setdefault(path, -1)
     return info
 
 
@@ -464,9 +471,14 @@ def _add_class_members(
     ranked.sort(key=lambda pair: (-round(pair[0], 9), pair[1].path, pair[1].start_line))
     for member_value, member in ranked[:limit]:
         key = (member.path, member.start_line)
-        if key not in entries and not _is_dunder(member.name):
+        if _is_dunder(member.name):
+            continue
+        known = entries.get(key)
+        if known is None:
             line = "    " + member.signature.split("\n")[0].strip()
             entries[key] = _Entry(key, DEFINITION, member_value, [line], owner)
+        elif known.value < member_value:  # a weak match by name, but a member in play
+            entries[key] = _Entry(key, DEFINITION, member_value, known.lines[:1], owner)
 
 
 def _go_methods(index: IndexView, owner: Definition) -> list[Definition]:
@@ -948,7 +960,7 @@ def build_context(
     imports = _imports(index, request, cursor_line)
     sources = _Sources(index, request.open_documents)
     bases = _base_names(lines, scope)
-    typed = _declared_types(request, lines, scope, cursor_line, weights)
+    typed = _with_bases(index, _declared_types(request, lines, scope, cursor_line, weights))
     for name, weight in typed.items():  # the class of an object the scope uses
         weights[name] = max(weights.get(name, 0.0), weight)
     _weigh_imported_only(imports, usage, weights)
@@ -994,11 +1006,31 @@ def _declared_types(
     region = [
         lines[n] for n in range(max(0, first), min(scope.end + 1, len(lines))) if n != cursor_line
     ]
+    text = "\n".join(region)
+    # Objects the scope calls members on, and those it declares (`p = Prepared()` just
+    # above the cursor: `p.prepare(...)` is likely next).
+    objects = dotted_objects(text) | set(variable_types(text, request.language))
     out: dict[str, float] = {}
-    for obj in dotted_objects("\n".join(region)):
+    for obj in objects:
         cls = types.get(obj)
         if cls is not None:
-            out[cls] = max(out.get(cls, 0.0), weights.get(obj, SCOPE_MIN), SCOPE_MIN)
+            weight = max(weights.get(obj, SCOPE_MIN), SCOPE_MIN) * DECLARED_TYPE_FACTOR
+            out[cls] = max(out.get(cls, 0.0), weight)
+    return out
+
+
+def _with_bases(index: IndexView, typed: dict[str, float]) -> dict[str, float]:
+    """The declared classes and, a little lighter, their bases (`PreparedRequest` gets
+    `path_url` from `RequestEncodingMixin`)."""
+    out = dict(typed)
+    for name, weight in typed.items():
+        for definition in index.definitions_named(name)[:MAX_DEFS_PER_NAME]:
+            if definition.kind not in CLASS_KINDS:
+                continue
+            header = definition.signature.split("\n")[0]
+            for base in identifiers(header.split(name, 1)[-1]):
+                if base[0].isupper() and base not in out:
+                    out[base] = weight * TYPE_BASE_FACTOR
     return out
 
 
