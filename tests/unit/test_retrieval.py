@@ -478,3 +478,161 @@ def test_identifiers_skip_builtins_unless_defined() -> None:
     assert identifiers("echo(format(x, open))") == []
     assert identifiers("echo(format(x, open))", {"echo"}.__contains__) == ["echo"]
     assert identifiers("return self.value if value else None") == ["value", "value"]
+
+
+LEDGER = '''\
+class Ledger:
+    """Double-entry bookkeeping."""
+
+    def __init__(self) -> None:
+        self.lines = []
+
+    def open_account(self, name: str) -> None:
+        pass
+
+    def post_entry(self, debit: str, credit: str, amount: int) -> None:
+        pass
+'''
+
+JOURNAL = """\
+class Journal:
+    def post_entry(self, text: str) -> None:
+        pass
+"""
+
+BOOKS = """\
+from pkg.ledger import Ledger
+from pkg.journal import Journal
+
+
+class Books:
+    def __init__(self) -> None:
+        self.main = Ledger()
+        self.diary = Journal()
+
+    def close_year(self, amount):
+        total = amount * 2
+
+        return total
+"""
+
+
+def test_the_declared_class_of_an_object_decides_its_members(tmp_path: Path) -> None:
+    """`self.main = Ledger()` far above: in a method that uses `self.main`, Ledger's
+    members are what `self.main.` will need."""
+    root = tmp_path / "ws"
+    write(
+        root,
+        {
+            "pkg/__init__.py": "",
+            "pkg/ledger.py": LEDGER,
+            "pkg/journal.py": JOURNAL,
+            "pkg/books.py": BOOKS.replace("total = amount * 2", "total = self.main.lines"),
+        },
+    )
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    text = (root / "pkg/books.py").read_text()
+    offset = cursor_at(text, "return total") - 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("pkg/books.py", "python", text, offset, 40, split=split)
+    window = build_context(request, index, words)
+    assert "def post_entry(self, debit: str, credit: str, amount: int) -> None:" in window.text
+    assert "def post_entry(self, text: str)" not in window.text  # Journal's is not meant
+
+
+GO_COMMAND = """\
+package cli
+
+// Command is one command of the tree.
+type Command struct {
+	Use  string
+	Long string
+}
+"""
+
+GO_METHODS = """\
+package cli
+
+func (c *Command) Runnable() bool {
+	return c.Use != ""
+}
+
+func (c *Command) HasSubCommands() bool {
+	return false
+}
+"""
+
+GO_HELPERS = """\
+package cli
+
+// usageLine renders the first line of a command's usage.
+func usageLine(name string) string {
+	return name
+}
+"""
+
+GO_CURRENT = """\
+package cli
+
+func (c *Command) describe() string {
+	text := c.Long
+
+	return text
+}
+"""
+
+
+def test_go_methods_of_the_receiver_type_and_package_functions(tmp_path: Path) -> None:
+    """Go methods live outside their struct, in any file of the package; the package's
+    other files are in scope without an import."""
+    root = tmp_path / "ws"
+    write(
+        root,
+        {
+            "cli/command.go": GO_COMMAND,
+            "cli/methods.go": GO_METHODS,
+            "cli/helpers.go": GO_HELPERS,
+            "cli/describe.go": GO_CURRENT,
+        },
+    )
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = GO_CURRENT.index("\n\n\treturn text") + 1
+    window = build_context(
+        ContextRequest("cli/describe.go", "go", GO_CURRENT, offset, 300), index, words
+    )
+    assert "// type Command struct" in window.text
+    assert "func (c *Command) Runnable() bool" in window.text
+    assert "func (c *Command) HasSubCommands() bool" in window.text
+    assert "func usageLine(name string) string" in window.text
+
+
+def test_a_name_imported_but_not_used_yet_is_shown_with_its_doc(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    dates = (
+        "/** Formats a date as YYYY-MM-DD for the report header. */\n"
+        "export function formatDay(day: Date): string {\n"
+        "  return day.toISOString().slice(0, 10);\n"
+        "}\n"
+        "/** Parses YYYY-MM-DD. */\n"
+        "export function parseDay(text: string): Date {\n"
+        "  return new Date(text);\n"
+        "}\n"
+    )
+    app = (
+        'import { formatDay } from "./dates";\n\n'
+        "export function header(title: string, day: Date): string {\n"
+        "  const name = title.trim();\n"
+        "\n"
+        "  return name;\n"
+        "}\n"
+    )
+    write(root, {"src/dates.ts": dates, "src/app.ts": app})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = app.index("\n\n  return") + 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("src/app.ts", "typescript", app, offset, 40, split=split)
+    window = build_context(request, index, words)
+    assert "// /** Formats a date as YYYY-MM-DD for the report header. */" in window.text
