@@ -22,6 +22,7 @@ text and the model's KV cache is reused.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -495,6 +496,7 @@ def _go_methods(index: IndexView, owner: Definition) -> list[Definition]:
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
+@functools.lru_cache(maxsize=65536)
 def _words(name: str) -> frozenset[str]:
     """`prepareCookies`, `prepare_cookies`, `PrepareCookies` -> {prepare, cookies}."""
     return frozenset(w.lower() for w in _WORD.findall(name) if len(w) > 2)
