@@ -962,7 +962,7 @@ def build_context(
     imports = _imports(index, request, cursor_line)
     sources = _Sources(index, request.open_documents)
     bases = _base_names(lines, scope)
-    typed = _with_bases(index, _declared_types(request, lines, scope, cursor_line, weights))
+    typed = _with_bases(index, _declared_types(index, request, lines, scope, cursor_line, weights))
     for name, weight in typed.items():  # the class of an object the scope uses
         weights[name] = max(weights.get(name, 0.0), weight)
     _weigh_imported_only(imports, usage, weights)
@@ -986,6 +986,7 @@ _TYPES: LRU[tuple[str, str], dict[str, str]] = LRU(32)
 
 
 def _declared_types(
+    index: IndexView,
     request: ContextRequest,
     lines: Sequence[str],
     scope: Scope,
@@ -1014,11 +1015,25 @@ def _declared_types(
     objects = dotted_objects(text) | set(variable_types(text, request.language))
     out: dict[str, float] = {}
     for obj in objects:
-        cls = types.get(obj)
+        cls = types.get(obj) or _exported_type(index, request, obj)
         if cls is not None:
             weight = max(weights.get(obj, SCOPE_MIN), SCOPE_MIN) * DECLARED_TYPE_FACTOR
             out[cls] = max(out.get(cls, 0.0), weight)
     return out
+
+
+def _exported_type(index: IndexView, request: ContextRequest, name: str) -> str | None:
+    """The class of an object another file defines: `export const onlineManager = new
+    OnlineManager()` gives `onlineManager.isOnline()` its class."""
+    if len(name) < 2 or not name[0].islower():
+        return None
+    for definition in index.definitions_named(name)[:MAX_DEFS_PER_NAME]:
+        if definition.kind in CLASS_KINDS or not _allowed(index, request, definition.path):
+            continue
+        found = variable_types(definition.signature, request.language).get(name)
+        if found is not None:
+            return found
+    return None
 
 
 def _with_bases(index: IndexView, typed: dict[str, float]) -> dict[str, float]:

@@ -30,6 +30,8 @@ def variable_types(text: str, language: str) -> dict[str, str]:
     """Variable or attribute name -> the class name the text declares it as (for a name
     declared several times, the last declaration of each pattern wins)."""
     found: dict[str, tuple[int, str]] = {}
+    if language in ("typescript", "tsx", "javascript"):
+        text = text.replace("#", "")  # private fields: `#cache: QueryCache`
     patterns = (
         (_GO_DECLARED, _GO_VAR, _GO_SHORT)
         if language == "go"
@@ -46,9 +48,10 @@ def variable_types(text: str, language: str) -> dict[str, str]:
     return {name: cls for name, (_, cls) in found.items()}
 
 
-_RECEIVER = re.compile(r"\b([A-Za-z_]\w*)[ \t]*(?=\.[ \t]*[A-Za-z_])")
+_RECEIVER = re.compile(r"(?<![\w$])#?([A-Za-z_]\w*)[ \t]*(?=\.[ \t]*[A-Za-z_#])")
 
 
 def dotted_objects(text: str) -> set[str]:
-    """Names used as `name.member` (also `self.name.member`: the attribute `name`)."""
+    """Names used as `name.member` (also `self.name.member`: the attribute `name`;
+    `this.#cache.get`: the private field `cache`)."""
     return {match.group(1) for match in _RECEIVER.finditer(text)}
