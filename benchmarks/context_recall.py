@@ -12,6 +12,17 @@ first line, from its own file) is in the context. Compared at several budgets:
             lines above the cursor, greedy by score
   in-file   no cross-file context: 0 by construction of the metric
 
+Each target also has a kind, reported as its own row (builder recall):
+  name         a bare name (`helper(x)`)
+  attribute    `obj.NAME` where obj is not an imported module: the object's type decides
+               which class's member is meant (Go: a method call on a value)
+  qualified    `module.NAME` through an imported module or package
+  import-only  a bare name the rest of the file mentions only in an import statement
+
+Python points come from the `ast` (uses, not mentions); TypeScript and Go points from the
+tags' function spans and the line's identifiers outside strings and comments, minus the
+names the function itself declares.
+
 Usage: python benchmarks/context_recall.py [--root DIR ...] [-n 300] [--seed 0]
        [--tokenizer-model model.gguf]
 """
@@ -24,6 +35,7 @@ import builtins
 import json
 import math
 import random
+import re
 import shutil
 import statistics
 import sys
@@ -45,14 +57,20 @@ from cl_lsp.core.retrieval import (  # noqa: E402
     render_snippet,
 )
 from cl_lsp.core.similar import query_tokens, similar_windows  # noqa: E402
-from cl_lsp.core.symbols import Definition  # noqa: E402
+from cl_lsp.core.symbols import Definition, FileTags  # noqa: E402
 from cl_lsp.core.token_count import cached_counter  # noqa: E402
 
 BUDGETS = (512, 1024, 2048)
 KEYSTROKE_BUDGET = 1024
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "test")
+IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "tests", "test", "__tests__", "*_test.go", "*.spec.ts", "*.test.ts"
+)
 STDLIB_PACKAGES = ("asyncio", "email", "json", "http")
 SITE_PACKAGES = ("pygls", "watchdog", "platformdirs", "requests", "urllib3")
+
+
+KINDS = ("name", "attribute", "qualified", "import-only")
+LANGUAGES = {".py": "python", ".ts": "typescript", ".go": "go"}
 
 
 @dataclass
@@ -61,6 +79,8 @@ class Point:
     path: str  # relative to the repo root
     line: int
     targets: dict[str, list[Definition]]  # identifier -> its definitions in other files
+    kinds: dict[str, str]  # identifier -> one of KINDS
+    language: str = "python"
 
 
 def default_roots() -> list[Path]:
@@ -108,13 +128,51 @@ def _bound_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[
 def used_names(tree: ast.AST) -> dict[int, set[str]]:
     """Per 0-based line, the names it reads and the attributes it accesses: identifiers in
     comments, strings and keyword-argument names are not uses of a definition."""
-    found: dict[int, set[str]] = {}
+    return {line: set(kinds) for line, kinds in used_name_kinds(tree).items()}
+
+
+def used_name_kinds(tree: ast.AST) -> dict[int, dict[str, str]]:
+    """Per 0-based line, each name read or attribute accessed, with its kind (a name
+    that is both a bare name and an attribute on one line counts as a bare name)."""
+    modules = _imported_modules(tree)
+    imported = _imported_names(tree)
+    loads: dict[str, set[int]] = {}
+    found: dict[int, dict[str, str]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            found.setdefault(node.lineno - 1, set()).add(node.id)
+            found.setdefault(node.lineno - 1, {})[node.id] = "name"
+            loads.setdefault(node.id, set()).add(node.lineno - 1)
         elif isinstance(node, ast.Attribute) and node.end_lineno:
-            found.setdefault(node.end_lineno - 1, set()).add(node.attr)
+            on_line = found.setdefault(node.end_lineno - 1, {})
+            base = node.value
+            kind = "qualified" if isinstance(base, ast.Name) and base.id in modules else "attribute"
+            on_line.setdefault(node.attr, kind)
+    for number, names in found.items():
+        for name, kind in names.items():
+            if kind == "name" and name in imported and loads.get(name, set()) <= {number}:
+                names[name] = "import-only"
     return found
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Names bound to modules: `import a.b` (a), `import x as y` (y), `from . import mod`
+    where mod is lower case (a guess: classes and functions are usually not)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names if a.name.islower())
+    return names
+
+
+def _imported_names(tree: ast.AST) -> set[str]:
+    return {
+        a.asname or a.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+    }
 
 
 # Python's own names: `str(x)` or `items.append(x)` mean the builtin even where some file
@@ -127,30 +185,142 @@ BUILTIN_NAMES = frozenset(dir(builtins)) | frozenset(
 def sample_points(index: IndexView, repo: str, root: Path) -> list[Point]:
     points = []
     for path in sorted(index.files()):
-        if not path.endswith(".py") or index.is_secret_path(path):
+        language = LANGUAGES.get(Path(path).suffix)
+        if language is None or path.endswith(".d.ts") or index.is_secret_path(path):
             continue
         tags = index.file_tags(path)
-        source = (root / path).read_text(encoding="utf-8", errors="replace")
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
         if tags is None:
             continue
-        local = {d.name for d in tags.definitions}
-        lines = source.split("\n")
-        uses = used_names(tree)
-        for number, bound in sorted(function_body_lines(tree, lines).items()):
-            targets: dict[str, list[Definition]] = {}
-            for name in sorted(uses.get(number, ())):
-                if name in local or name in bound or name in BUILTIN_NAMES or len(name) < 2:
-                    continue
-                defs = [d for d in index.definitions_named(name) if d.path != path]
-                if defs:
-                    targets[name] = defs
-            if targets:
-                points.append(Point(repo, path, number, targets))
+        source = (root / path).read_text(encoding="utf-8", errors="replace")
+        if language == "python":
+            points += _python_points(index, repo, path, source, tags)
+        else:
+            points += _braces_points(index, repo, path, source, tags, language)
     return points
+
+
+def _python_points(
+    index: IndexView, repo: str, path: str, source: str, tags: FileTags
+) -> list[Point]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    points = []
+    local = {d.name for d in tags.definitions}
+    lines = source.split("\n")
+    uses = used_name_kinds(tree)
+    for number, bound in sorted(function_body_lines(tree, lines).items()):
+        targets: dict[str, list[Definition]] = {}
+        on_line = uses.get(number, {})
+        for name in sorted(on_line):
+            if name in local or name in bound or name in BUILTIN_NAMES or len(name) < 2:
+                continue
+            defs = [d for d in index.definitions_named(name) if d.path != path]
+            if defs:
+                targets[name] = defs
+        if targets:
+            kinds = {name: on_line[name] for name in targets}
+            points.append(Point(repo, path, number, targets, kinds))
+    return points
+
+
+# JavaScript's and Go's own names: `xs.map(f)` or `len(x)` mean the builtin even where a
+# file of the repository defines a `map` (rxjs does) or a `len`.
+BRACES_BUILTINS = frozenset(
+    """length push pop shift unshift map filter forEach reduce slice splice concat indexOf
+    includes join keys values entries apply call bind toString then catch finally has get
+    set add delete clear size Array Object Promise Error Map Set WeakMap Symbol console
+    JSON Math Number String Boolean Date RegExp undefined null this super true false
+    prototype constructor name message stack len cap append make new panic recover copy
+    close print println error string int int64 uint bool byte rune float64 any nil iota
+    Errorf Sprintf Printf Println Fprintf Fprintln of""".split()
+)
+_STRING_OR_COMMENT = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`|//.*$')
+_DECLARED = re.compile(
+    r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)|([A-Za-z_]\w*)(?:\s*,\s*[A-Za-z_]\w*)*\s*:="
+)
+_FUNCTION_KINDS = frozenset({"function", "method"})
+
+
+def _braces_points(
+    index: IndexView, repo: str, path: str, source: str, tags: FileTags, language: str
+) -> list[Point]:
+    """TypeScript / Go completion points: lines inside function bodies (tags spans)."""
+    lines = source.split("\n")
+    local = {d.name for d in tags.definitions}
+    import_lines = {imp.line for imp in tags.imports}
+    imported = {name for imp in tags.imports for name in imp.names}
+    modules = _braces_modules(index, path, tags, language)
+    mentions: dict[str, set[int]] = {}
+    for number, line in enumerate(lines):
+        for name in IDENT.findall(_code_of(line)):
+            mentions.setdefault(name, set()).add(number)
+    points = []
+    for function in tags.definitions:
+        if function.kind not in _FUNCTION_KINDS or function.end_line - function.start_line < 2:
+            continue
+        bound = set(IDENT.findall(lines[function.start_line]))  # parameters, receiver
+        for number in range(function.start_line + 1, function.end_line):
+            code = _code_of(lines[number])
+            stripped = code.strip()
+            if not stripped or stripped.startswith(("*", "/*")) or number in import_lines:
+                continue
+            targets: dict[str, list[Definition]] = {}
+            kinds: dict[str, str] = {}
+            for declared in _DECLARED.finditer(code):  # `const value = ...`: not a use
+                bound.update(n for n in declared.groups() if n)
+            for match in IDENT.finditer(code):
+                name = match.group()
+                if name in local or name in bound or name in BRACES_BUILTINS or len(name) < 2:
+                    continue
+                if _KEY_AFTER.match(code, match.end()):
+                    continue  # `value: T` or `{ key: x }`: a declaration, not a use
+                kind = _braces_kind(code, match.start(), modules)
+                if kind is None:
+                    continue  # a member of an outside package
+                if kind == "name" and name in imported:
+                    if mentions.get(name, set()) - import_lines <= {number}:
+                        kind = "import-only"
+                defs = [d for d in index.definitions_named(name) if d.path != path]
+                if defs and name not in targets:
+                    targets[name] = defs
+                    kinds[name] = kind
+            if targets:
+                points.append(Point(repo, path, number, targets, kinds, language))
+    return points
+
+
+IDENT = re.compile(r"[A-Za-z_$][\w$]*")
+_KEY_AFTER = re.compile(r"\??\s*:(?!:)")
+
+
+def _code_of(line: str) -> str:
+    return _STRING_OR_COMMENT.sub('""', line)
+
+
+def _braces_modules(index: IndexView, path: str, tags: FileTags, language: str) -> dict[str, bool]:
+    """Names that stand for a module or package -> whether it is a workspace file."""
+    found: dict[str, bool] = {}
+    for imp in tags.imports:
+        if language == "go":
+            alias = imp.names[0] if imp.names else imp.module.rsplit("/", 1)[-1]
+        elif "* as" in imp.text and imp.names:
+            alias = imp.names[0]
+        else:
+            continue
+        found[alias] = index.resolve_import(path, imp) is not None
+    return found
+
+
+def _braces_kind(code: str, start: int, modules: dict[str, bool]) -> str | None:
+    before = code[:start].rstrip()
+    if not before.endswith(".") or before.endswith(".."):
+        return "name"
+    owner = re.search(r"([A-Za-z_$][\w$]*)\s*\.$", before)
+    if owner is not None and owner.group(1) in modules:
+        return "qualified" if modules[owner.group(1)] else None
+    return "attribute"
 
 
 def document_for(root: Path, point: Point) -> tuple[str, int]:
@@ -195,6 +365,11 @@ def jaccard_baseline(
             pieces.append(ContextPiece(path, "similar", score, snippet, tokens))
             used += tokens
     return pieces
+
+
+def _kind_order(label: str) -> tuple[str, int]:
+    language, kind = label.split(":")
+    return (language, -1 if kind == "all" else KINDS.index(kind))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -273,7 +448,7 @@ def evaluate(
     for point in points:
         text, offset = document_for(root, point)
         for budget in BUDGETS:
-            request = ContextRequest(point.path, "python", text, offset, budget)
+            request = ContextRequest(point.path, point.language, text, offset, budget)
             started = time.perf_counter()
             window = build_context(request, index, count)
             times[f"@{budget}"].append((time.perf_counter() - started) * 1000)
@@ -284,6 +459,13 @@ def evaluate(
                 for bucket in (totals[(method, budget)], local[(method, budget)]):
                     bucket[0] += found
                     bucket[1] += len(point.targets)
+            for name, defs in point.targets.items():
+                row = totals.setdefault((f"{point.language}:{point.kinds[name]}", budget), [0, 0])
+                lang = totals.setdefault((f"{point.language}:all", budget), [0, 0])
+                found = any(_carries(piece, d) for d in defs for piece in window.pieces)
+                for bucket in (row, lang):
+                    bucket[0] += found
+                    bucket[1] += 1
             totals[("in-file", budget)][1] += len(point.targets)
             if budget == KEYSTROKE_BUDGET:
                 keystroke(index, point, text, offset, window.text, count, times, totals)
@@ -302,7 +484,7 @@ def keystroke(
 ) -> None:
     """The user types a character: time it, and check the context text did not change."""
     typed = text[:offset] + "x" + text[offset:]
-    request = ContextRequest(point.path, "python", typed, offset + 1, KEYSTROKE_BUDGET)
+    request = ContextRequest(point.path, point.language, typed, offset + 1, KEYSTROKE_BUDGET)
     started = time.perf_counter()
     window = build_context(request, index, count)
     times["keystroke"].append((time.perf_counter() - started) * 1000)
@@ -332,6 +514,17 @@ def report(
             row[str(budget)] = round(found / max(1, total), 3)
         recall[method] = row
         print(f"{method:<10}" + "".join(f"{row[str(b)]:>10.3f}" for b in BUDGETS))
+    print(f"builder recall per language and kind ({'targets':>7})")
+    kinds = sorted({m for (m, _b) in totals if ":" in m}, key=_kind_order)
+    per_kind: dict[str, dict[str, object]] = {}
+    for label in kinds:
+        row = {
+            str(b): round(totals[(label, b)][0] / max(1, totals[(label, b)][1]), 3) for b in BUDGETS
+        }
+        n = totals[(label, BUDGETS[0])][1]
+        per_kind[label] = {**row, "targets": n}
+        print(f"  {label:<22}{n:>7}" + "".join(f"{row[str(b)]:>10.3f}" for b in BUDGETS))
+    result["per_kind"] = per_kind
     timing = {
         label: {"p50_ms": round(statistics.median(v), 2), "p95_ms": round(percentile(v, 0.95), 2)}
         for label, v in times.items()

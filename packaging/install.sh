@@ -8,6 +8,8 @@ python -m pip install --upgrade pip >/dev/null
 bash packaging/build-llama-cpp.sh
 if [ "${1:-}" = "--dev" ]; then
   python -m pip install -e '.[test]'
+  # llama.cpp's real tokenizer vocabularies, for tests (a user cache; never committed).
+  bash packaging/fetch-vocabs.sh
 else
   python -m pip install .
 fi

@@ -127,6 +127,30 @@ def secret_content(source: bytes) -> bool:
     )
 
 
+# A line that starts like a comment: a long doc-comment line is prose, not minified code.
+_COMMENT_START = (b"//", b"/*", b"*", b"#", b"--", b";", b"<!--", b"%")
+
+
+def _is_comment(line: bytes) -> bool:
+    text = line.strip()
+    if not text.startswith(_COMMENT_START):
+        return False
+    # "/*! license */!function(e){...}": code after the comment on the same line.
+    return not text.startswith(b"/*") or b"*/" not in text or text.endswith(b"*/")
+
+
+def _minified(source: bytes, lines: list[bytes]) -> bool:
+    """Long code lines, on average or any one: judged on code, so a file whose only long
+    lines are comments (a 1,000-character doc line) is still indexed."""
+    if len(source) / max(len(lines), 1) <= _MAX_AVG_LINE and not any(
+        len(line) > _MAX_LINE for line in lines
+    ):
+        return False  # the common case: no line is looked at twice
+    code = [line for line in lines if not _is_comment(line)]
+    average = sum(len(line) + 1 for line in code) / max(len(code), 1)
+    return average > _MAX_AVG_LINE or any(len(line) > _MAX_LINE for line in code)
+
+
 def content_skip_reason(source: bytes) -> str | None:
     """Why a file's content is not worth indexing (binary, minified, generated) or must
     not be (a secret under an innocent name)."""
@@ -136,9 +160,7 @@ def content_skip_reason(source: bytes) -> str | None:
     if secret_content(source):
         return "secret"
     lines = source.split(b"\n")
-    if len(source) / max(len(lines), 1) > _MAX_AVG_LINE or any(
-        len(line) > _MAX_LINE for line in lines
-    ):
+    if _minified(source, lines):
         return "minified"
     if _GENERATED_RE.search(b"\n".join(lines[:5])):
         return "generated"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cl_lsp.core.filters import normpath, read_text
+from cl_lsp.core.filters import normpath
 from cl_lsp.core.symbols import Import
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class Resolver:
         self.from_dir = from_path.rsplit("/", 1)[0] if "/" in from_path else ""
 
     def exists(self, path: str) -> bool:
-        return path in self.index._disk or path in self.index._buffers
+        return self.index.has_file(path)
 
     def first(self, candidates: list[str]) -> str | None:
         for cand in candidates:
@@ -42,21 +42,21 @@ class Resolver:
         closest to the importing file first."""
         for suffix in suffixes:
             name = suffix.rsplit("/", 1)[-1]
-            same_name = self.index._by_basename.get(name, ())
+            same_name = self.index.files_named(name)
             hits = [p for p in same_name if p == suffix or p.endswith("/" + suffix)]
             if hits:
                 return min(hits, key=self._distance)
         return None
 
-    def files_in(self, folder: str) -> set[str]:
-        return self.index._by_dir.get(folder, set())
+    def files_in(self, folder: str) -> frozenset[str]:
+        return self.index.files_in_folder(folder)
 
     def dir_files(self, dir_suffix: str, exts: tuple[str, ...]) -> list[str]:
         """Files directly inside folders ending with `dir_suffix`, nearest folder first."""
         out: list[str] = []
-        for folder, paths in self.index._by_dir.items():
+        for folder in self.index.folders():
             if folder == dir_suffix or folder.endswith("/" + dir_suffix):
-                out.extend(p for p in paths if p.endswith(exts))
+                out.extend(p for p in self.index.files_in_folder(folder) if p.endswith(exts))
         return sorted(out, key=lambda p: (self._distance(p), p))
 
     def _distance(self, path: str) -> tuple[int, int, str]:
@@ -143,17 +143,9 @@ def _resolve_c(r: Resolver, imp: Import) -> str | None:
     return r.first(candidates) or r.by_suffix([header])
 
 
-def _go_module_path(index: WorkspaceIndex) -> str:
-    if index._go_module is None:
-        text = read_text(index.root / "go.mod") or ""
-        match = re.search(r"^module\s+(\S+)", text, re.MULTILINE)
-        index._go_module = match.group(1) if match else ""
-    return index._go_module
-
-
 def _resolve_go(r: Resolver, imp: Import) -> str | None:
     path = imp.module
-    mod = _go_module_path(r.index)
+    mod = r.index.go_module()
     if mod and (path == mod or path.startswith(mod + "/")):
         rel_dir = path[len(mod) :].lstrip("/")
         files = [p for p in r.files_in(rel_dir) if p.endswith(".go")]

@@ -483,6 +483,36 @@ class WorkspaceIndex:
         self._cache.close()
 
     # -- import resolution --------------------------------------------------------------
+    # Path queries the per-language resolvers (core/imports.py) ask; callers may hold the
+    # lock already (it is reentrant).
+
+    def has_file(self, rel_path: str) -> bool:
+        with self._lock:
+            return rel_path in self._disk or rel_path in self._buffers
+
+    def files_named(self, basename: str) -> frozenset[str]:
+        """Indexed files with this file name, in any folder."""
+        with self._lock:
+            return frozenset(self._by_basename.get(basename, ()))
+
+    def files_in_folder(self, folder: str) -> frozenset[str]:
+        """Indexed files directly inside `folder` ("" is the root)."""
+        with self._lock:
+            return frozenset(self._by_dir.get(folder, ()))
+
+    def folders(self) -> list[str]:
+        """Every folder that directly holds an indexed file."""
+        with self._lock:
+            return list(self._by_dir)
+
+    def go_module(self) -> str:
+        """The module path declared in the root's go.mod ("" without one); read once."""
+        with self._lock:
+            if self._go_module is None:
+                text = read_text(self.root / "go.mod") or ""
+                match = re.search(r"^module\s+(\S+)", text, re.MULTILINE)
+                self._go_module = match.group(1) if match else ""
+            return self._go_module
 
     def resolve_import(self, from_path: str, imp: Import) -> str | None:
         """The workspace file an import refers to, or None (stdlib, packages, unknown)."""

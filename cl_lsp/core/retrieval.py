@@ -22,6 +22,7 @@ text and the model's KV cache is reused.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,16 +33,18 @@ from typing import Protocol
 from cl_lsp.core.languages import spec_by_name
 from cl_lsp.core.lru import LRU
 from cl_lsp.core.scope import (
-    COMMON_WORDS,
     IDENT,
+    KEYWORDS,
     Scope,
     find_scope,
     identifiers,
     indent_of,
+    worth_looking_up,
 )
 from cl_lsp.core.similar import query_tokens, similar_windows
 from cl_lsp.core.symbols import Definition, FileTags, Import
 from cl_lsp.core.token_count import CachedCounter, cached_counter
+from cl_lsp.core.var_types import dotted_objects, variable_types
 
 DEFINITION = "definition"
 API = "api"
@@ -70,6 +73,10 @@ BASE_CLASS_FACTOR = 0.6  # ... when that class is a base of the class around the
 MAX_MEMBERS = 48  # members listed for a used class (half that for one the scope ignores)
 BASE_MEMBERS_MULT = 2  # ... times this for a base class of the class around the cursor
 API_VALUE = 0.05  # an imported module's public name that the file does not use (yet)
+IMPORT_ONLY_WEIGHT = 0.5  # a name imported by name and not used yet: about to be
+MEMBER_WORD_BONUS = 0.5  # a member whose name shares words with the scope's identifiers
+DECLARED_TYPE_FACTOR = 0.5  # the declared class of an object, against the object's weight
+TYPE_BASE_FACTOR = 0.6  # a base of a declared class, against the class itself
 # Selection: value per token**DENSITY_EXP, so long pieces must earn their space.
 DENSITY_EXP = 0.5
 DENSITY_UNIT = 32  # tokens: windows and edits up to this size are not penalized
@@ -92,6 +99,8 @@ class IndexView(Protocol):
     def top_level_api(self, rel_path: str) -> list[Definition]: ...
 
     def is_secret_path(self, rel_path: str) -> bool: ...
+
+    def files_in_folder(self, folder: str) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -224,7 +233,7 @@ def _usage(text: str) -> _Usage:
     for number, line in enumerate(text.split("\n")):
         for match in IDENT.finditer(line):
             name = match.group()
-            if len(name) < 2 or name in COMMON_WORDS:
+            if len(name) < 2 or name in KEYWORDS:
                 continue
             counts[name] = counts.get(name, 0) + 1
             first.setdefault(name, number)
@@ -251,10 +260,15 @@ def _file_usage(text: str, cursor_line: int) -> _Usage:
 
 
 def _weighted_identifiers(
-    lines: Sequence[str], scope: Scope, cursor_line: int, usage: _Usage
+    lines: Sequence[str],
+    scope: Scope,
+    cursor_line: int,
+    usage: _Usage,
+    defined: Callable[[str], bool] | None = None,
 ) -> dict[str, float]:
     """Identifier -> weight: the scope's lines, nearer the cursor heavier, then the rest of
-    the file lightly. The cursor line is left out on purpose (stability)."""
+    the file lightly. The cursor line is left out on purpose (stability). Common builtin
+    names (`open`, `format`) count only where `defined(name)`: the workspace defines them."""
     weights: dict[str, float] = {}
     first = max(scope.start, cursor_line - MAX_SCOPE_LINES_BEFORE)
     numbers = list(range(first, cursor_line)) + list(range(cursor_line + 1, scope.end + 1))
@@ -270,11 +284,11 @@ def _weighted_identifiers(
         if number > cursor_line:
             weight *= 0.5
         weight = max(weight, headers.get(number, 0.0))
-        for name in identifiers(lines[number]):
+        for name in identifiers(lines[number], defined):
             weights[name] = max(weights.get(name, 0.0), weight) + 0.05
     elsewhere: dict[str, float] = {}
     for name, count in usage.counts.items():
-        if name not in weights:
+        if name not in weights and worth_looking_up(name, defined):
             nearness = 1.0 / (1.0 + usage.distance.get(name, 1 << 30) / FILE_NEAR_LINES)
             elsewhere[name] = FILE_WEIGHT * (1.0 + min(count, 4) / 4.0 + FILE_NEAR * nearness)
     # Each name costs an index lookup: a big file's long tail is not worth the latency.
@@ -315,6 +329,11 @@ def _imports(index: IndexView, request: ContextRequest, cursor_line: int) -> _Im
                 info.names.setdefault(name, path)
             if request.language == "python":
                 _resolve_submodule(index, request, imp, name, info)
+    if request.language == "go":  # a Go package sees its other files without imports
+        folder = request.rel_path.rpartition("/")[0]
+        for path in sorted(index.files_in_folder(folder)):
+            if path.endswith(".go") and not path.endswith("_test.go"):
+                info.paths.setdefault(path, -1)
     return info
 
 
@@ -364,6 +383,8 @@ def _symbol_entries(
     usage: _Usage,
     imports: _ImportInfo,
     bases: frozenset[str],
+    scope_words: frozenset[str] = frozenset(),
+    typed: frozenset[str] = frozenset(),
 ) -> list[_Entry]:
     scored, strong = _score_definitions(index, request, weights, usage, imports)
     entries: dict[tuple[str, int], _Entry] = {}
@@ -380,9 +401,12 @@ def _symbol_entries(
     for key, (value, definition) in scored.items():
         if definition.kind in CLASS_KINDS:
             base = definition.name in bases
-            limit = MAX_MEMBERS * BASE_MEMBERS_MULT if base else MAX_MEMBERS
-            limit = limit if key in strong or base else MAX_MEMBERS // 2
-            _add_class_members(index, definition, value, base, limit, entries)
+            wide = base or definition.name in typed  # show more of it
+            limit = MAX_MEMBERS * BASE_MEMBERS_MULT if wide else MAX_MEMBERS
+            limit = limit if key in strong or wide else MAX_MEMBERS // 2
+            _add_class_members(
+                index, definition, value, base, limit, entries, scope_words, request.rel_path
+            )
     _add_module_api(index, request, weights, imports, entries)
     return list(entries.values())
 
@@ -423,20 +447,59 @@ def _add_class_members(
     base: bool,
     limit: int,
     entries: dict[tuple[str, int], _Entry],
+    scope_words: frozenset[str] = frozenset(),
+    current: str = "",
 ) -> None:
     """The other members of a class the scope uses, as cheap signature lines: worth more
-    when the class is a base of the one around the cursor (`self.inherited()`)."""
+    when the class is a base of the one around the cursor (`self.inherited()`) or the
+    declared type of an object the scope uses, and when a member's name shares words with
+    the scope's identifiers (`flags` in scope: `Flags()`, `LocalFlags()` first)."""
     tags = index.file_tags(owner.path)
     if tags is None:
         return
     factor = BASE_CLASS_FACTOR if base else REST_OF_CLASS_FACTOR
-    for rank, member in enumerate(_members(tags, owner)[:limit]):
+    members = _members(tags, owner)
+    if tags.language == "go":  # not those of the current file: the prompt shows them
+        members = members + [m for m in _go_methods(index, owner) if m.path != current]
+    ranked = []
+    for rank, member in enumerate(members):
+        # Source order breaks ties: the first members of a class are its main API.
+        words = _words(member.name)
+        shared = len(words & scope_words) / len(words) if words else 0.0
+        ranked.append(
+            (value * factor * (1.0 + MEMBER_WORD_BONUS * shared) / (1.0 + rank / 16.0), member)
+        )
+    ranked.sort(key=lambda pair: (-round(pair[0], 9), pair[1].path, pair[1].start_line))
+    for member_value, member in ranked[:limit]:
         key = (member.path, member.start_line)
-        if key not in entries and not _is_dunder(member.name):
+        if _is_dunder(member.name):
+            continue
+        known = entries.get(key)
+        if known is None:
             line = "    " + member.signature.split("\n")[0].strip()
-            # Source order breaks ties: the first members of a class are its main API.
-            member_value = value * factor / (1.0 + rank / 16.0)
             entries[key] = _Entry(key, DEFINITION, member_value, [line], owner)
+        elif known.value < member_value:  # a weak match by name, but a member in play
+            entries[key] = _Entry(key, DEFINITION, member_value, known.lines[:1], owner)
+
+
+def _go_methods(index: IndexView, owner: Definition) -> list[Definition]:
+    """Go methods live outside their type's body, anywhere in its package (folder)."""
+    folder = owner.path.rpartition("/")[0]
+    methods = []
+    for path in sorted(index.files_in_folder(folder)):
+        tags = index.file_tags(path)
+        if tags is not None and path.endswith(".go"):
+            methods += [d for d in tags.definitions if d.kind == "method" and d.scope == owner.name]
+    return methods
+
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _words(name: str) -> frozenset[str]:
+    """`prepareCookies`, `prepare_cookies`, `PrepareCookies` -> {prepare, cookies}."""
+    return frozenset(w.lower() for w in _WORD.findall(name) if len(w) > 2)
 
 
 def _add_module_api(
@@ -895,11 +958,18 @@ def build_context(
     cursor_line = request.text.count("\n", 0, max(0, min(request.offset, len(request.text))))
     scope = find_scope(lines, cursor_line, request.language)
     usage = _file_usage(request.text, cursor_line)
-    weights = _weighted_identifiers(lines, scope, cursor_line, usage)
+    weights = _weighted_identifiers(lines, scope, cursor_line, usage, _defined(index))
     imports = _imports(index, request, cursor_line)
     sources = _Sources(index, request.open_documents)
     bases = _base_names(lines, scope)
-    symbols = _symbol_entries(index, request, sources, weights, usage, imports, bases)
+    typed = _with_bases(index, _declared_types(index, request, lines, scope, cursor_line, weights))
+    for name, weight in typed.items():  # the class of an object the scope uses
+        weights[name] = max(weights.get(name, 0.0), weight)
+    _weigh_imported_only(imports, usage, weights)
+    scope_words = frozenset(w for name in weights for w in _words(name))
+    symbols = _symbol_entries(
+        index, request, sources, weights, usage, imports, bases, scope_words, frozenset(typed)
+    )
     _rank_entries(symbols)
     candidates = {
         SIMILAR: _similar_candidates(index, request, sources, query_tokens(lines, cursor_line)),
@@ -910,6 +980,96 @@ def build_context(
     split = request.split or ContextSplit()
     pieces = _select(symbols, candidates, split, request.budget_tokens, count, comment)
     return _finish(_layout(pieces), request.budget_tokens, count)
+
+
+_TYPES: LRU[tuple[str, str], dict[str, str]] = LRU(32)
+
+
+def _declared_types(
+    index: IndexView,
+    request: ContextRequest,
+    lines: Sequence[str],
+    scope: Scope,
+    cursor_line: int,
+    weights: Mapping[str, float],
+) -> dict[str, float]:
+    """Class name -> weight, for the objects the scope calls members on (`req.send()`)
+    whose class the file declares (a parameter annotation, `x = Cls()`, a Go receiver).
+    The cursor line is left out (stability)."""
+    before = "\n".join(lines[:cursor_line])
+    after = "\n".join(lines[cursor_line + 1 :])
+    types: dict[str, str] = {}
+    for text in (after, before):  # declarations above the cursor win
+        key = (request.language, text)
+        found = _TYPES.get(key)
+        if found is None:
+            found = _TYPES.put(key, variable_types(text, request.language))
+        types.update(found)
+    first = max(scope.start, cursor_line - MAX_SCOPE_LINES_BEFORE)
+    region = [
+        lines[n] for n in range(max(0, first), min(scope.end + 1, len(lines))) if n != cursor_line
+    ]
+    text = "\n".join(region)
+    # Objects the scope calls members on, and those it declares (`p = Prepared()` just
+    # above the cursor: `p.prepare(...)` is likely next).
+    objects = dotted_objects(text) | set(variable_types(text, request.language))
+    out: dict[str, float] = {}
+    for obj in objects:
+        cls = types.get(obj) or _exported_type(index, request, obj)
+        if cls is not None:
+            weight = max(weights.get(obj, SCOPE_MIN), SCOPE_MIN) * DECLARED_TYPE_FACTOR
+            out[cls] = max(out.get(cls, 0.0), weight)
+    return out
+
+
+def _exported_type(index: IndexView, request: ContextRequest, name: str) -> str | None:
+    """The class of an object another file defines: `export const onlineManager = new
+    OnlineManager()` gives `onlineManager.isOnline()` its class."""
+    if len(name) < 2 or not name[0].islower():
+        return None
+    for definition in index.definitions_named(name)[:MAX_DEFS_PER_NAME]:
+        if definition.kind in CLASS_KINDS or not _allowed(index, request, definition.path):
+            continue
+        found = variable_types(definition.signature, request.language).get(name)
+        if found is not None:
+            return found
+    return None
+
+
+def _with_bases(index: IndexView, typed: dict[str, float]) -> dict[str, float]:
+    """The declared classes and, a little lighter, their bases (`PreparedRequest` gets
+    `path_url` from `RequestEncodingMixin`)."""
+    out = dict(typed)
+    for name, weight in typed.items():
+        for definition in index.definitions_named(name)[:MAX_DEFS_PER_NAME]:
+            if definition.kind not in CLASS_KINDS:
+                continue
+            header = definition.signature.split("\n")[0]
+            for base in identifiers(header.split(name, 1)[-1]):
+                if base[0].isupper() and base not in out:
+                    out[base] = weight * TYPE_BASE_FACTOR
+    return out
+
+
+def _weigh_imported_only(imports: _ImportInfo, usage: _Usage, weights: dict[str, float]) -> None:
+    """A name imported by name that the file does not use yet is about to be used: why
+    else import it? (TypeScript's `import { X }` with no X below it yet.)"""
+    for name in imports.names:
+        if usage.counts.get(name, 0) <= 1:  # the import statement itself
+            weights[name] = max(weights.get(name, 0.0), IMPORT_ONLY_WEIGHT)
+
+
+def _defined(index: IndexView) -> Callable[[str], bool]:
+    """Whether the workspace defines a name (memoized for one request)."""
+    known: dict[str, bool] = {}
+
+    def defined(name: str) -> bool:
+        hit = known.get(name)
+        if hit is None:
+            hit = known[name] = bool(index.definitions_named(name))
+        return hit
+
+    return defined
 
 
 def _prioritize(candidates: list[_Candidate], count: CachedCounter, comment: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cl_lsp.core.languages import spec_by_name
@@ -13,24 +13,42 @@ MAX_SCOPE_LINES_AFTER = 40
 MODULE_SCOPE_LINES = 25  # cursor at top level: the lines above stand in for a scope
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-COMMON_WORDS = frozenset(
+# Syntax across languages: never a reference to a definition.
+KEYWORDS = frozenset(
     """self cls this super None True False null nullptr undefined true false nil
     if else elif for while do return break continue switch case default try catch except
     finally raise throw throws new delete var let const function func fn def class struct
     enum union interface type typedef import from export package use using namespace as in
-    is not and or with yield async await lambda pass global nonlocal assert del print len
-    int float str bool bytes list dict set tuple object char void long short double
+    is not and or with yield async await lambda pass global nonlocal assert del
+    int float bool char void long short double
     unsigned signed static public private protected final abstract override virtual extern
-    inline volatile register sizeof typeof instanceof echo go defer chan map range select
-    impl pub mut ref trait where match loop crate mod dyn move unsafe string number any
-    boolean isinstance range enumerate zip open sorted min max sum any all getattr setattr
-    hasattr super iter next repr format include define ifdef ifndef endif elif pragma""".split()
+    inline volatile register sizeof typeof instanceof go defer chan select
+    impl pub mut ref trait where loop crate mod dyn move unsafe include define ifdef ifndef
+    endif pragma""".split()
 ) | frozenset(keyword.kwlist)
+# Builtins and very common library names: noise to look up, unless the workspace defines
+# one itself (click's `echo`, a `format` helper): then it is a reference like any other.
+COMMON_BUILTINS = (
+    frozenset(
+        """print len str bytes list dict set tuple object echo map range match string number
+    any boolean isinstance enumerate zip open sorted min max sum all getattr setattr
+    hasattr iter next repr format""".split()
+    )
+    - KEYWORDS
+)
+COMMON_WORDS = KEYWORDS | COMMON_BUILTINS
 
 
-def identifiers(text: str) -> list[str]:
-    """Identifier tokens worth looking up: no keywords, no very common builtins."""
-    return [t for t in IDENT.findall(text) if len(t) > 1 and t not in COMMON_WORDS]
+def identifiers(text: str, defined: Callable[[str], bool] | None = None) -> list[str]:
+    """Identifier tokens worth looking up: no keywords, and no common builtins unless
+    `defined(name)` says the workspace defines that name."""
+    return [t for t in IDENT.findall(text) if len(t) > 1 and worth_looking_up(t, defined)]
+
+
+def worth_looking_up(name: str, defined: Callable[[str], bool] | None = None) -> bool:
+    if name in KEYWORDS:
+        return False
+    return name not in COMMON_BUILTINS or (defined is not None and defined(name))
 
 
 def token_set(text: str) -> frozenset[str]:

@@ -121,7 +121,7 @@ def _write_tensors(writer: Any, p: dict[str, Any]) -> None:
 
     rng = np.random.default_rng(p["seed"])
     wtype = np.float16 if p["f16"] else np.float32
-    n_embd, n_ff, n_vocab = p["n_embd"], p["n_ff"], CODELLAMA_VOCAB_SIZE
+    n_embd, n_ff, n_vocab = p["n_embd"], p["n_ff"], p.get("n_vocab", CODELLAMA_VOCAB_SIZE)
     n_embd_kv = n_embd // p["n_head"] * p["n_head_kv"]
 
     def weight(rows: int, cols: int) -> Any:  # numpy (rows, cols) is ggml ne = [cols, rows]
@@ -130,26 +130,44 @@ def _write_tensors(writer: Any, p: dict[str, Any]) -> None:
     def ones(n: int) -> Any:
         return np.ones(n, dtype=np.float32)  # norms stay f32, as llama.cpp converts them
 
-    writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
+    favor = p.get("favor_token")
+    embd = weight(n_vocab, n_embd)
+    if favor is not None:  # every hidden state positive: see _favor
+        embd = (np.abs(embd) + 0.01).astype(wtype)
+    writer.add_tensor("token_embd.weight", embd)
     for i in range(p["n_layer"]):
         b = f"blk.{i}."
         writer.add_tensor(b + "attn_norm.weight", ones(n_embd))
         writer.add_tensor(b + "attn_q.weight", weight(n_embd, n_embd))
         writer.add_tensor(b + "attn_k.weight", weight(n_embd_kv, n_embd))
         writer.add_tensor(b + "attn_v.weight", weight(n_embd_kv, n_embd))
-        writer.add_tensor(b + "attn_output.weight", weight(n_embd, n_embd))
+        writer.add_tensor(b + "attn_output.weight", _favor(weight(n_embd, n_embd), favor))
         writer.add_tensor(b + "ffn_norm.weight", ones(n_embd))
         writer.add_tensor(b + "ffn_gate.weight", weight(n_ff, n_embd))
         writer.add_tensor(b + "ffn_up.weight", weight(n_ff, n_embd))
-        writer.add_tensor(b + "ffn_down.weight", weight(n_embd, n_ff))
+        writer.add_tensor(b + "ffn_down.weight", _favor(weight(n_embd, n_ff), favor))
     writer.add_tensor("output_norm.weight", ones(n_embd))
-    writer.add_tensor("output.weight", weight(n_vocab, n_embd))
+    output = weight(n_vocab, n_embd)
+    if favor is not None:
+        output[favor] = 1.0
+    writer.add_tensor("output.weight", output)
+
+
+def _favor(w: Any, favor: int | None) -> Any:
+    """`favor_token`: a model that always predicts that token (to test stops in a real
+    generation). Zero layer outputs leave the residual stream at the (positive) token
+    embedding, so the all-ones output row of `favor` wins every argmax."""
+    return w * 0 if favor is not None else w
 
 
 def _write_metadata(writer: Any, p: dict[str, Any]) -> None:
-    from gguf import Keys
-
     writer.add_name("tiny-codellama" + ("" if p["fim"] else "-nofim"))
+    write_hparams(writer, p, CODELLAMA_VOCAB_SIZE)
+    _write_vocab(writer, p)
+
+
+def write_hparams(writer: Any, p: dict[str, Any], n_vocab: int) -> None:
+    """The llama-architecture hyperparameters (real_vocab.py reuses them)."""
     writer.add_file_type(1 if p["f16"] else 0)  # LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
     writer.add_context_length(p["context_length"])
     writer.add_embedding_length(p["n_embd"])
@@ -160,7 +178,11 @@ def _write_metadata(writer: Any, p: dict[str, Any]) -> None:
     writer.add_rope_dimension_count(p["n_embd"] // p["n_head"])
     writer.add_rope_freq_base(p["rope_freq_base"])
     writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_vocab_size(CODELLAMA_VOCAB_SIZE)
+    writer.add_vocab_size(n_vocab)
+
+
+def _write_vocab(writer: Any, p: dict[str, Any]) -> None:
+    from gguf import Keys
 
     tokens, scores, types = _vocab(p["fim"])
     writer.add_tokenizer_model("llama")
@@ -179,6 +201,21 @@ def _write_metadata(writer: Any, p: dict[str, Any]) -> None:
         writer.add_uint32(Keys.Tokenizer.FIM_SUF_ID, FIM_IDS["suf"])
         writer.add_uint32(Keys.Tokenizer.FIM_MID_ID, FIM_IDS["mid"])
         writer.add_eot_token_id(FIM_IDS["eot"])
+
+
+def build_model(path: Path, p: dict[str, Any], metadata: Any = None) -> Path:
+    """Write a tiny random-weight model with parameters `p` (see make_tiny_codellama);
+    `metadata(writer, p)` writes the name, hyperparameters and vocabulary instead of the
+    Code Llama-layout ones (then `p["n_vocab"]` sizes the embeddings)."""
+    return _build(Path(path), p, metadata)
+
+
+def tiny_params(**kwargs: Any) -> dict[str, Any]:
+    """make_tiny_codellama's defaults, overridden by `kwargs` (checked)."""
+    unknown = set(kwargs) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown parameters: {sorted(unknown)}")
+    return _params(**{**_DEFAULTS, **kwargs})
 
 
 def _params(**kw: Any) -> dict[str, Any]:
@@ -228,7 +265,8 @@ def make_tiny_codellama(
     return _build(Path(path), p)
 
 
-def _build(path: Path, p: dict[str, Any]) -> Path:
+def _build(path: Path, p: dict[str, Any], metadata: Any = None) -> Path:
+    """Write the model; `metadata(writer, p)` replaces the Code Llama-layout metadata."""
     from gguf import GGUFWriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +274,7 @@ def _build(path: Path, p: dict[str, Any]) -> Path:
     os.close(fd)
     try:
         writer = GGUFWriter(tmp, "llama")
-        _write_metadata(writer, p)
+        (metadata or _write_metadata)(writer, p)
         _write_tensors(writer, p)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -249,25 +287,24 @@ def _build(path: Path, p: dict[str, Any]) -> Path:
     return path
 
 
+_DEFAULTS: dict[str, Any] = {
+    "n_layer": 2,
+    "n_embd": 64,
+    "n_head": 4,
+    "n_head_kv": None,
+    "n_ff": 128,
+    "context_length": 16384,
+    "rope_freq_base": 1e6,
+    "seed": 0,
+    "fim": True,
+    "fim_keys": False,
+    "f16": True,
+}
+
+
 def cached_tiny_codellama(cache_dir: Path, **kwargs: Any) -> Path:
     """Like make_tiny_codellama, but built once per parameter set into `cache_dir`."""
-    defaults: dict[str, Any] = {
-        "n_layer": 2,
-        "n_embd": 64,
-        "n_head": 4,
-        "n_head_kv": None,
-        "n_ff": 128,
-        "context_length": 16384,
-        "rope_freq_base": 1e6,
-        "seed": 0,
-        "fim": True,
-        "fim_keys": False,
-        "f16": True,
-    }
-    unknown = set(kwargs) - set(defaults)
-    if unknown:
-        raise TypeError(f"unknown parameters: {sorted(unknown)}")
-    p = _params(**{**defaults, **kwargs})
+    p = tiny_params(**kwargs)
     blob = json.dumps({"v": _CONTENT_VERSION, **p}, sort_keys=True).encode()
     digest = hashlib.sha256(blob).hexdigest()[:16]
     path = Path(cache_dir) / f"tiny-codellama-{digest}.gguf"

@@ -614,3 +614,15 @@ def test_cpp_in_dot_h_headers(tmp_path: Path) -> None:
     index.close()
     warm = scanned(tmp_path, tmp_path / ".cache")
     assert warm.parse_count == 0 and warm.file_tags("shape.h").language == "cpp"
+
+
+def test_public_queries_for_import_resolution(tmp_path: Path) -> None:
+    write(tmp_path, "go.mod", "module example.com/app\n")
+    write(tmp_path, "cmd/main.go", "package main\n")
+    write(tmp_path, "pkg/util/main.go", "package util\n")
+    index = scanned(tmp_path)
+    assert index.has_file("cmd/main.go") and not index.has_file("cmd/other.go")
+    assert index.files_named("main.go") == {"cmd/main.go", "pkg/util/main.go"}
+    assert index.files_in_folder("pkg/util") == {"pkg/util/main.go"}
+    assert sorted(index.folders()) == ["cmd", "pkg/util"]
+    assert index.go_module() == "example.com/app"

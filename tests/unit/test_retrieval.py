@@ -404,3 +404,235 @@ def test_explain_lists_pieces(workspace: tuple[Path, WorkspaceIndex]) -> None:
     table = explain(window)
     assert "pkg/geometry.py" in table and "definition" in table
     assert f"total {window.tokens} / 400 tokens" in table
+
+
+def test_a_long_doc_comment_line_does_not_hide_a_file(tmp_path: Path) -> None:
+    """A TypeScript file whose one long line is a doc comment is code, not minified."""
+    root = tmp_path / "ws"
+    prose = "Routes each request to the handler registered for its path, " * 18
+    assert len(prose) > 1000
+    router = (
+        f"/**\n * {prose}\n */\n"
+        "export class Router {\n"
+        "  dispatch(path: string): string {\n"
+        "    return path;\n"
+        "  }\n"
+        "}\n"
+    )
+    app = (
+        'import { Router } from "./router";\n\n'
+        "export function serve(router: Router): string {\n"
+        '  const path = "/";\n'
+        "\n"
+        "  return router.dispatch(path);\n"
+        "}\n"
+    )
+    minified = "/*! v1 */\n" + "function a(){return 1}" * 100 + "\n"
+    write(root, {"src/router.ts": router, "src/app.ts": app, "src/bundle.js": minified})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    assert index.files() == ["src/app.ts", "src/router.ts"]  # the bundle is still skipped
+    offset = app.index("\n\n  return") + 1
+    window = build_context(
+        ContextRequest("src/app.ts", "typescript", app, offset, 300), index, words
+    )
+    assert "// export class Router" in window.text
+    assert "dispatch(path: string): string" in window.text
+
+
+CLI_UTILS = '''\
+def echo(message: str, err: bool = False) -> None:
+    """Print a message and a newline to stdout or a file."""
+    print(message)
+'''
+
+CLI_APP = """\
+from pkg.termui import echo
+
+
+def greet(name):
+    echo("hello")
+    text = name.title()
+
+    return text
+"""
+
+
+def test_builtin_like_names_defined_in_the_workspace_are_looked_up(tmp_path: Path) -> None:
+    """`echo`, `format`, `open`... are noise unless the workspace defines them (click)."""
+    root = tmp_path / "ws"
+    write(root, {"pkg/__init__.py": "", "pkg/termui.py": CLI_UTILS, "pkg/cli.py": CLI_APP})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = cursor_at(CLI_APP, "return text") - 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("pkg/cli.py", "python", CLI_APP, offset, 200, split=split)
+    window = build_context(request, index, words)
+    assert "# def echo(message: str, err: bool = False) -> None:" in window.text
+    assert "Print a message and a newline" in window.text  # the scope uses it: with its doc
+
+
+def test_identifiers_skip_builtins_unless_defined() -> None:
+    from cl_lsp.core.scope import identifiers
+
+    assert identifiers("echo(format(x, open))") == []
+    assert identifiers("echo(format(x, open))", {"echo"}.__contains__) == ["echo"]
+    assert identifiers("return self.value if value else None") == ["value", "value"]
+
+
+LEDGER = '''\
+class Ledger:
+    """Double-entry bookkeeping."""
+
+    def __init__(self) -> None:
+        self.lines = []
+
+    def open_account(self, name: str) -> None:
+        pass
+
+    def post_entry(self, debit: str, credit: str, amount: int) -> None:
+        pass
+'''
+
+JOURNAL = """\
+class Journal:
+    def post_entry(self, text: str) -> None:
+        pass
+"""
+
+BOOKS = """\
+from pkg.ledger import Ledger
+from pkg.journal import Journal
+
+
+class Books:
+    def __init__(self) -> None:
+        self.main = Ledger()
+        self.diary = Journal()
+
+    def close_year(self, amount):
+        total = amount * 2
+
+        return total
+"""
+
+
+def test_the_declared_class_of_an_object_decides_its_members(tmp_path: Path) -> None:
+    """`self.main = Ledger()` far above: in a method that uses `self.main`, Ledger's
+    members are what `self.main.` will need."""
+    root = tmp_path / "ws"
+    write(
+        root,
+        {
+            "pkg/__init__.py": "",
+            "pkg/ledger.py": LEDGER,
+            "pkg/journal.py": JOURNAL,
+            "pkg/books.py": BOOKS.replace("total = amount * 2", "total = self.main.lines"),
+        },
+    )
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    text = (root / "pkg/books.py").read_text()
+    offset = cursor_at(text, "return total") - 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("pkg/books.py", "python", text, offset, 40, split=split)
+    window = build_context(request, index, words)
+    assert "def post_entry(self, debit: str, credit: str, amount: int) -> None:" in window.text
+    assert "def post_entry(self, text: str)" not in window.text  # Journal's is not meant
+
+
+GO_COMMAND = """\
+package cli
+
+// Command is one command of the tree.
+type Command struct {
+	Use  string
+	Long string
+}
+"""
+
+GO_METHODS = """\
+package cli
+
+func (c *Command) Runnable() bool {
+	return c.Use != ""
+}
+
+func (c *Command) HasSubCommands() bool {
+	return false
+}
+"""
+
+GO_HELPERS = """\
+package cli
+
+// usageLine renders the first line of a command's usage.
+func usageLine(name string) string {
+	return name
+}
+"""
+
+GO_CURRENT = """\
+package cli
+
+func (c *Command) describe() string {
+	text := c.Long
+
+	return text
+}
+"""
+
+
+def test_go_methods_of_the_receiver_type_and_package_functions(tmp_path: Path) -> None:
+    """Go methods live outside their struct, in any file of the package; the package's
+    other files are in scope without an import."""
+    root = tmp_path / "ws"
+    write(
+        root,
+        {
+            "cli/command.go": GO_COMMAND,
+            "cli/methods.go": GO_METHODS,
+            "cli/helpers.go": GO_HELPERS,
+            "cli/describe.go": GO_CURRENT,
+        },
+    )
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = GO_CURRENT.index("\n\n\treturn text") + 1
+    window = build_context(
+        ContextRequest("cli/describe.go", "go", GO_CURRENT, offset, 300), index, words
+    )
+    assert "// type Command struct" in window.text
+    assert "func (c *Command) Runnable() bool" in window.text
+    assert "func (c *Command) HasSubCommands() bool" in window.text
+    assert "func usageLine(name string) string" in window.text
+
+
+def test_a_name_imported_but_not_used_yet_is_shown_with_its_doc(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    dates = (
+        "/** Formats a date as YYYY-MM-DD for the report header. */\n"
+        "export function formatDay(day: Date): string {\n"
+        "  return day.toISOString().slice(0, 10);\n"
+        "}\n"
+        "/** Parses YYYY-MM-DD. */\n"
+        "export function parseDay(text: string): Date {\n"
+        "  return new Date(text);\n"
+        "}\n"
+    )
+    app = (
+        'import { formatDay } from "./dates";\n\n'
+        "export function header(title: string, day: Date): string {\n"
+        "  const name = title.trim();\n"
+        "\n"
+        "  return name;\n"
+        "}\n"
+    )
+    write(root, {"src/dates.ts": dates, "src/app.ts": app})
+    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index.scan()
+    offset = app.index("\n\n  return") + 1
+    split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
+    request = ContextRequest("src/app.ts", "typescript", app, offset, 40, split=split)
+    window = build_context(request, index, words)
+    assert "// /** Formats a date as YYYY-MM-DD for the report header. */" in window.text
