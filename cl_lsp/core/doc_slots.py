@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import tree_sitter as ts
 
-from .languages import DocStyle, spec_by_name
+from .languages import JS_FUNCTION_VALUES, DocStyle, spec_by_name
 from .syntax_tree import SourceText
 
 # --------------------------------------------------------------------------- conventions
@@ -77,12 +77,7 @@ def _name_of(node: ts.Node, src: SourceText) -> str | None:
         for child in node.named_children:
             if child.type == "variable_declarator":
                 value = child.child_by_field_name("value")
-                if value is not None and value.type in (
-                    "arrow_function",
-                    "function_expression",
-                    "function",
-                    "generator_function",
-                ):
+                if value is not None and value.type in JS_FUNCTION_VALUES:
                     inner = child.child_by_field_name("name")
                     return src.node_text(inner) if inner is not None else None
         return None

@@ -11,6 +11,11 @@ from pathlib import PurePath
 
 import tree_sitter as ts
 
+# JavaScript/TypeScript nodes whose value is a function: `const f = () => ...` defines `f`.
+JS_FUNCTION_VALUES = frozenset(
+    {"arrow_function", "function_expression", "function", "generator_function"}
+)
+
 
 @dataclass(frozen=True)
 class DocStyle:

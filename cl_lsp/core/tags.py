@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import tree_sitter as ts
 
-from cl_lsp.core.languages import new_parser, query
+from cl_lsp.core.languages import JS_FUNCTION_VALUES, new_parser, query
 from cl_lsp.core.symbols import Definition, FileTags, Import
 
 MAX_SIGNATURE_CHARS = 300
@@ -319,12 +319,7 @@ def _header_end(node: ts.Node) -> int | None:
                 if child.type in _NOT_BODY:
                     continue
                 inner = child.child_by_field_name("body")
-                if inner is not None and child.type in (
-                    "arrow_function",
-                    "function_expression",
-                    "function",
-                    "generator_function",
-                ):
+                if inner is not None and child.type in JS_FUNCTION_VALUES:
                     return inner.start_byte
                 nxt.append(child)
         frontier = nxt
