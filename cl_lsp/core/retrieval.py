@@ -18,6 +18,10 @@ Stability is a design goal, not an accident: every input is taken from text that
 change while the user types on the current line (all lines but that one), ordering is total
 and rendering is deterministic, so consecutive requests in one scope yield byte-identical
 text and the model's KV cache is reused.
+
+The module is long (about 1,100 lines) on purpose: the ranking weights above and the passes
+that apply them are tuned together against benchmarks/context_recall.py, and one reading
+order (candidates, symbol entries, budget, entry point) keeps their interplay visible.
 """
 
 from __future__ import annotations
@@ -691,7 +695,7 @@ def _render_definition(
 
 
 @dataclass
-class _Layout:
+class _FileOutline:
     """Which definitions of one file contain which: computed once per file version."""
 
     tags: FileTags  # held so that the id() key below stays this object's
@@ -699,28 +703,28 @@ class _Layout:
     members: dict[int, list[Definition]]  # container start line -> members, in order
 
 
-_LAYOUTS: LRU[int, _Layout] = LRU(512)
+_OUTLINES: LRU[int, _FileOutline] = LRU(512)
 
 
-def _layout_of(tags: FileTags) -> _Layout:
-    hit = _LAYOUTS.get(id(tags))
+def _outline_of(tags: FileTags) -> _FileOutline:
+    hit = _OUTLINES.get(id(tags))
     if hit is not None and hit.tags is tags:
         return hit
     by_name: dict[str, list[Definition]] = {}
     for definition in tags.definitions:
         by_name.setdefault(definition.name, []).append(definition)
-    layout = _Layout(tags, by_name, {})
+    outline = _FileOutline(tags, by_name, {})
     for definition in tags.definitions:
-        owner = _find_owner(layout, definition) if definition.scope else None
+        owner = _find_owner(outline, definition) if definition.scope else None
         if owner is not None:
-            layout.members.setdefault(owner.start_line, []).append(definition)
-    for members in layout.members.values():
+            outline.members.setdefault(owner.start_line, []).append(definition)
+    for members in outline.members.values():
         members.sort(key=lambda d: d.start_line)
-    return _LAYOUTS.put(id(tags), layout)
+    return _OUTLINES.put(id(tags), outline)
 
 
-def _find_owner(layout: _Layout, definition: Definition) -> Definition | None:
-    for candidate in layout.containers.get(definition.scope.split(".")[-1], ()):
+def _find_owner(outline: _FileOutline, definition: Definition) -> Definition | None:
+    for candidate in outline.containers.get(definition.scope.split(".")[-1], ()):
         if (
             candidate is not definition
             and candidate.start_line <= definition.start_line <= candidate.end_line
@@ -733,11 +737,11 @@ def _owner(tags: FileTags | None, definition: Definition) -> Definition | None:
     """The class (or other container) a member belongs to."""
     if tags is None or not definition.scope:
         return None
-    return _find_owner(_layout_of(tags), definition)
+    return _find_owner(_outline_of(tags), definition)
 
 
 def _members(tags: FileTags, owner: Definition) -> list[Definition]:
-    return _layout_of(tags).members.get(owner.start_line, [])
+    return _outline_of(tags).members.get(owner.start_line, [])
 
 
 def _doc_lines(doc: str, limit: int) -> list[str]:
