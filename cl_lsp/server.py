@@ -197,7 +197,11 @@ class ClLspServer(LanguageServer):
         if self.engine_error is not None:
             result = {"state": "error", "message": str(self.engine_error)}
         elif self.engine is None:
-            result = {"state": "loading"}
+            model = self.settings.model.path or self.settings.model.alias or "the embedded model"
+            result = {
+                "state": "loading",
+                "message": f"loading {model}: requests wait for it (completion.time_limit_ms)",
+            }
         else:
             result = {"state": "ready", "model": self.engine.description}
         workspace = self.workspace_index
