@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from cl_lsp.acceptance.gate import disabled_reason
+from cl_lsp.acceptance.switches import disabled_reason
 from cl_lsp.acceptance.recorder import ACCEPT_COMMAND
 from cl_lsp.acceptance.summary import Record
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cl_lsp.acceptance.gate import disabled_reason, glob_regex, path_matches
+from cl_lsp.acceptance.switches import disabled_reason, glob_regex, path_matches
 from cl_lsp.acceptance.recorder import Recorder
 from cl_lsp.acceptance.report import text
 from cl_lsp.acceptance.store import StatsStore
