@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from cl_lsp.acceptance.switches import disabled_reason
 from cl_lsp.acceptance.recorder import ACCEPT_COMMAND
 from cl_lsp.acceptance.summary import Record
+from cl_lsp.acceptance.switches import disabled_reason
 
 if TYPE_CHECKING:
     from cl_lsp.handlers.completion import Answer

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from cl_lsp.acceptance.switches import disabled_reason, glob_regex, path_matches
 from cl_lsp.acceptance.recorder import Recorder
 from cl_lsp.acceptance.report import text
 from cl_lsp.acceptance.store import StatsStore
@@ -23,6 +22,7 @@ from cl_lsp.acceptance.summary import (
     percentile,
     summarize,
 )
+from cl_lsp.acceptance.switches import disabled_reason, glob_regex, path_matches
 from cl_lsp.config import Settings, StatsSettings, merged
 
 
