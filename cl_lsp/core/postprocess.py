@@ -19,6 +19,7 @@ from functools import cache
 
 import tree_sitter as ts
 
+from .block_scope import BlockScope, block_scope, starts_top_level_definition
 from .languages import new_parser, spec_by_name
 from .shape import Shape
 
@@ -284,9 +285,15 @@ def limit_lines(text: str, max_lines: int) -> str:
     return "\n".join(text.split("\n")[: max(1, max_lines)])
 
 
-def cut_at_dedent(text: str, before_cursor: str, language: str | None) -> str:
-    """BLOCK: end at the first code line indented less than the completion's first line.
+def cut_at_dedent(
+    text: str, before_cursor: str, language: str | None, scope: BlockScope | None = None
+) -> str:
+    """BLOCK: end at the first code line that leaves the completion's scope.
 
+    Without a scope: any line indented less than the completion's first line. With one
+    (Python): a line below the enclosing function's or class's body or below the level
+    the suffix goes on at, or a new top-level definition; dedents inside the function
+    (a loop body, then the function's `return`) stay.
     Lines inside multi-line literals say nothing about scope and are skipped; inside
     brackets the completion opened, a line below the block's indentation still leaves the
     block. Dedented comments are kept only if code at the block's level follows them.
@@ -294,18 +301,19 @@ def cut_at_dedent(text: str, before_cursor: str, language: str | None) -> str:
     """
     lines = text.split("\n")
     in_literal = _lines_in_literal(text, language)
-    ref: int | None = None
+    floor: int | None = None
     pending: int | None = None  # first line of a run of dedented comments
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         width = indent_width(before_cursor + line) if i == 0 else indent_width(line)
-        if ref is None:
-            ref = width
+        if floor is None:
+            floor = width if scope is None else scope.floor(width)
             continue
         if in_literal[i] or _exempt_from_indent(line, language):
             continue
-        if width >= ref:
+        new_definition = scope is not None and width == 0 and starts_top_level_definition(line)
+        if width >= floor and not new_definition:
             pending = None
         elif _is_comment_line(line, language):
             pending = i if pending is None else pending
@@ -706,15 +714,41 @@ def clean(
     max_lines: int = 12,
     *,
     tree: ts.Tree | None = None,
+    scope: BlockScope | None = None,
 ) -> Cleaned:
     """The insertion for raw model output at the cursor between prefix and suffix.
 
-    `tree`, when given, is the parse of prefix + suffix and saves the syntax guard one
-    full parse.
+    `tree`, when given, is the parse of prefix + suffix: it saves the syntax guard one
+    full parse and locates the enclosing scope. `scope` (from `block_scope`) saves that
+    lookup when the caller has it already.
     """
     if shape is Shape.NONE:
         return EMPTY
     text = normalize_newlines(raw)
+    if shape is not Shape.LINE and scope is None:
+        scope = block_scope(prefix, suffix, language, tree)
+    if shape is Shape.CONTINUATION:
+        head, newline, rest = text.partition("\n")
+        if head.strip() or not newline:
+            shape = Shape.LINE  # the model extends the line: the rest of the line only
+        else:
+            # The model starts a new line: show the lines below, cleaned as a block at
+            # the start of the next line (the inserted newline is part of the answer).
+            below = _clean(rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, None, scope)
+            return Cleaned("\n" + below.text) if below.text else EMPTY
+    return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
+
+
+def _clean(
+    text: str,
+    prefix: str,
+    suffix: str,
+    shape: Shape,
+    language: str | None,
+    max_lines: int,
+    tree: ts.Tree | None,
+    scope: BlockScope | None,
+) -> Cleaned:
     if shape is Shape.LINE:
         text = first_line(text)
     model_space = _trailing_space(text)
@@ -723,7 +757,7 @@ def clean(
     text = drop_repeated_lines(text, cursor_line_before(prefix))
     text = drop_trailing_loop(text, prefix[-LOOP_CONTEXT_CHARS:])
     if shape is Shape.BLOCK:
-        text = cut_at_dedent(text, cursor_line_before(prefix), language)
+        text = cut_at_dedent(text, cursor_line_before(prefix), language, scope)
     text = trim_suffix_overlap(text, suffix, context)
     if shape is Shape.BLOCK:
         text = cut_at_negative_depth(text, context)
@@ -750,9 +784,13 @@ class StreamGuard:
         shape: Shape,
         language: str | None,
         max_lines: int = 12,
+        scope: BlockScope | None = None,
     ) -> None:
         self.prefix, self.suffix = prefix, suffix
         self.shape, self.language, self.max_lines = shape, language, max_lines
+        if shape is not Shape.LINE and scope is None:
+            scope = block_scope(prefix, suffix, language)
+        self.scope = scope
         self.before_cursor = cursor_line_before(prefix)
         self.context = BracketContext.around(prefix, suffix, language)
         self.text = ""
@@ -770,21 +808,31 @@ class StreamGuard:
     def _complete(self) -> bool:
         if self.shape is Shape.LINE:
             return "\n" in self.text or self._looping()
-        lines = self.text.count("\n")
+        if self.shape is Shape.CONTINUATION:
+            head, newline, rest = self.text.partition("\n")
+            if head.strip():
+                return bool(newline) or self._looping()  # a LINE answer
+            if not newline:
+                return False
+            return self._block_complete(rest, "")  # the block below, from column 0
+        return self._block_complete(self.text, self.before_cursor)
+
+    def _block_complete(self, text: str, before_cursor: str) -> bool:
+        lines = text.count("\n")
         if lines >= self.max_lines:
             return True
         if lines > self._checked_lines:
             self._checked_lines = lines
-            if self._block_ended(self.text[: self.text.rfind("\n")]):
+            if self._block_ended(text[: text.rfind("\n")], before_cursor):
                 return True
         return self._looping()
 
-    def _block_ended(self, done_lines: str) -> bool:
+    def _block_ended(self, done_lines: str, before_cursor: str) -> bool:
         """Complete lines only: a scope stop, a line loop or a copy of the suffix."""
         done_lines = strip_trailing_whitespace(done_lines)
-        cut = cut_at_dedent(done_lines, self.before_cursor, self.language)
+        cut = cut_at_dedent(done_lines, before_cursor, self.language, self.scope)
         cut = cut_at_negative_depth(cut, self.context)
-        cut = drop_repeated_lines(cut, self.before_cursor)
+        cut = drop_repeated_lines(cut, before_cursor)
         if len(cut.rstrip()) < len(done_lines.rstrip()):
             return True
         trimmed = trim_suffix_overlap(done_lines, self.suffix, self.context)

@@ -19,6 +19,9 @@ class Shape(enum.Enum):
     NONE = "none"  # do not complete here
     LINE = "line"  # complete the current line only
     BLOCK = "block"  # an empty line: one or more lines may follow
+    # The end of a complete statement: the rest of the line when the model extends it,
+    # the lines below (ghost text under the cursor line) when the model starts a new one.
+    CONTINUATION = "continuation"
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,37 @@ def decide_shape(
         if _opens_block(before, language) and not _has_body(text, end, before):
             # `def f(x):|` or `if (x) {|`: what comes is the body, on the next lines.
             return ShapeDecision(Shape.BLOCK, "block-opener")
+        if _statement_ends_at(text, offset, language, tree):
+            return ShapeDecision(Shape.CONTINUATION, "end-of-line")
         return ShapeDecision(Shape.LINE, "end-of-line")
     return ShapeDecision(Shape.BLOCK, "empty-line")
+
+
+# Languages where the end of a complete statement may continue below (see Shape).
+CONTINUATION_LANGUAGES = frozenset({"python"})
+
+
+def _statement_ends_at(text: str, offset: int, language: str | None, tree: ts.Tree | None) -> bool:
+    """Whether the code before the cursor ends a statement that parses cleanly."""
+    if language not in CONTINUATION_LANGUAGES:
+        return False
+    head = text[:offset].rstrip()
+    if not head:
+        return False
+    if tree is None:
+        if len(text) > MAX_PARSE_CHARS:
+            return False
+        tree = new_parser(language).parse(text.encode("utf-8", "surrogatepass"))
+    end = len(head.encode("utf-8", "surrogatepass"))
+    node: ts.Node | None = tree.root_node.descendant_for_byte_range(end - 1, end)
+    statement = None
+    while node is not None:
+        if node.type == "ERROR" or node.is_missing:
+            return False
+        if statement is None and node.end_byte == end and node.type.endswith("_statement"):
+            statement = node
+        node = node.parent
+    return statement is not None and not statement.has_error
 
 
 def _opens_block(before: str, language: str | None) -> bool:
