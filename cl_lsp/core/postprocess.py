@@ -501,7 +501,9 @@ def normalize_first_indent(text: str, prefix: str) -> str:
 
     After code and a space, one more space is the classic tokenizer artefact (`x =  1`);
     longer runs are alignment and stay. On a whitespace-only line, the model's own
-    indentation is dropped when the typed indentation already reaches the expected level.
+    indentation is dropped when the typed indentation already reaches the expected level,
+    unless only the model's whitespace completes a partly typed level (13 spaces typed,
+    3 more to the body's 16).
     """
     before = cursor_line_before(prefix)
     lead = text[: len(text) - len(text.lstrip(" \t"))]
@@ -512,19 +514,30 @@ def normalize_first_indent(text: str, prefix: str) -> str:
         if single_space_typed and lead == " " and text[1:2].strip():
             return text[1:]
         return text
-    if before and indent_width(before) >= _expected_indent(prefix):
+    if not before:
+        return text
+    lines = prefix.split("\n")[-51:-1]
+    typed, step = indent_width(before), _indent_step(lines)
+    completes_level = typed % step != 0 and indent_width(before + lead) % step == 0
+    if typed >= _expected_indent(lines, step) and not completes_level:
         return text[len(lead) :]
     return text
 
 
-def _expected_indent(prefix: str) -> int:
+def _expected_indent(lines: list[str], step: int) -> int:
     """The indentation the cursor line most likely wants, from the last non-blank line."""
-    lines = prefix.split("\n")[:-1]
-    for line in reversed(lines[-50:]):
+    for line in reversed(lines):
         if line.strip():
             deeper = line.rstrip().endswith((":", "{", "(", "["))
-            return indent_width(line) + (1 if deeper else 0)
+            return indent_width(line) + (step if deeper else 0)
     return 0
+
+
+def _indent_step(lines: list[str]) -> int:
+    """The file's indentation unit: the smallest increase between code lines (else 4)."""
+    widths = [indent_width(line) for line in lines if line.strip()]
+    steps = [b - a for a, b in zip(widths, widths[1:], strict=False) if b > a]
+    return min(steps, default=4)
 
 
 def balance_against_suffix(text: str, suffix: str, context: BracketContext) -> tuple[str, int]:
@@ -728,13 +741,13 @@ def clean(
     if shape is not Shape.LINE and scope is None:
         scope = block_scope(prefix, suffix, language, tree)
     if shape is Shape.CONTINUATION:
+        # The end of a complete statement: what the model writes on this line and below
+        # is cleaned as a block. When it starts with a new line, the block starts at the
+        # next line's column 0 (the inserted newline is part of the answer).
         head, newline, rest = text.partition("\n")
-        if head.strip() or not newline:
-            shape = Shape.LINE  # the model extends the line: the rest of the line only
-        else:
-            # The model starts a new line: show the lines below, cleaned as a block at
-            # the start of the next line (the inserted newline is part of the answer).
-            below = _clean(rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, None, scope)
+        shape = Shape.BLOCK
+        if newline and not head.strip():
+            below = _clean(rest, prefix + "\n", suffix, shape, language, max_lines, None, scope)
             return Cleaned("\n" + below.text) if below.text else EMPTY
     return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
 
@@ -810,11 +823,8 @@ class StreamGuard:
             return "\n" in self.text or self._looping()
         if self.shape is Shape.CONTINUATION:
             head, newline, rest = self.text.partition("\n")
-            if head.strip():
-                return bool(newline) or self._looping()  # a LINE answer
-            if not newline:
-                return False
-            return self._block_complete(rest, "")  # the block below, from column 0
+            if newline and not head.strip():
+                return self._block_complete(rest, "")  # the block below, from column 0
         return self._block_complete(self.text, self.before_cursor)
 
     def _block_complete(self, text: str, before_cursor: str) -> bool:
