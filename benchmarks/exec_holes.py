@@ -539,16 +539,8 @@ def run_model(
         on = off = identical = 0
         for hole in items:
             assert hole.tree is not None
-            marks: list[tuple[float, int]] = []  # (time, characters so far) per piece
-            text_so_far: list[str] = []
-
-            def note(piece: str) -> bool:
-                text_so_far.append(piece)
-                marks.append((time.perf_counter(), sum(map(len, text_so_far))))
-                return False  # no stream guard: the raw output is scored both ways
-
-            started = time.perf_counter()
-            result = generate(hole.prefix, hole.suffix, note)
+            log = PieceLog()
+            result = generate(hole.prefix, hole.suffix, log.note)
             raw = result.text if result is not None else ""
             _, text, replace = policy.fill(hole, raw, max_lines, hole.tree)
             cleaned_doc = hole.prefix + text + hole.suffix[replace:]
@@ -556,7 +548,7 @@ def run_model(
             off += runner.passes(hole.path, hole.prefix + raw + hole.suffix)
             identical += cleaned_doc == hole.document
             if result is not None and result.tokens and raw.count("\n") >= 1:
-                _line_costs(raw, marks, result, started, lines_cost)
+                _line_costs(raw, log.marks, result, lines_cost)
         n = len(items) or 1
         table[kind] = {
             "holes": len(items),
@@ -573,12 +565,21 @@ def run_model(
     return table, cost, description
 
 
+class PieceLog:
+    """Characters generated so far after each streamed piece (pieces ~ tokens)."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[float, int]] = []
+        self.chars = 0
+
+    def note(self, piece: str) -> bool:
+        self.chars += len(piece)
+        self.marks.append((time.perf_counter(), self.chars))
+        return False  # no stream guard: the raw output is scored both ways
+
+
 def _line_costs(
-    raw: str,
-    marks: list[tuple[float, int]],
-    result: Any,
-    started: float,
-    into: dict[str, list[float]],
+    raw: str, marks: list[tuple[float, int]], result: Any, into: dict[str, list[float]]
 ) -> None:
     """Tokens and generation ms each completed line of raw output took (pieces ~ tokens)."""
     newline_at = [i for i, ch in enumerate(raw) if ch == "\n"]
