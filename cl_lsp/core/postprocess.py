@@ -741,13 +741,16 @@ def clean(
     if shape is not Shape.LINE and scope is None:
         scope = block_scope(prefix, suffix, language, tree)
     if shape is Shape.CONTINUATION:
-        # The end of a complete statement: what the model writes on this line and below
-        # is cleaned as a block. When it starts with a new line, the block starts at the
-        # next line's column 0 (the inserted newline is part of the answer).
+        # The end of a complete statement. A model that extends the line gets the rest of
+        # the line (as LINE); one that starts a new line gets the lines below, cleaned as
+        # a block at the next line's column 0 (the inserted newline is part of the answer).
         head, newline, rest = text.partition("\n")
-        shape = Shape.BLOCK
-        if newline and not head.strip():
-            below = _clean(rest, prefix + "\n", suffix, shape, language, max_lines, None, scope)
+        if head.strip() or not newline:
+            shape = Shape.LINE
+        else:
+            below = _clean(
+                rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, None, scope
+            )
             return Cleaned("\n" + below.text) if below.text else EMPTY
     return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
 
@@ -823,8 +826,11 @@ class StreamGuard:
             return "\n" in self.text or self._looping()
         if self.shape is Shape.CONTINUATION:
             head, newline, rest = self.text.partition("\n")
-            if newline and not head.strip():
-                return self._block_complete(rest, "")  # the block below, from column 0
+            if head.strip():
+                return bool(newline) or self._looping()  # the rest of the line only
+            if not newline:
+                return self._looping()
+            return self._block_complete(rest, "")  # the block below, from column 0
         return self._block_complete(self.text, self.before_cursor)
 
     def _block_complete(self, text: str, before_cursor: str) -> bool:

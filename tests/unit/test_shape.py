@@ -82,7 +82,7 @@ def test_inside_comment_before_more_text_is_none(language: str, marked: str) -> 
 @pytest.mark.parametrize(
     ("language", "marked"),
     [
-        ("python", "x = 1  # explain |\ny = 2\n"),
+        ("python", "# explain |\ny = 2\n"),
         ("javascript", "// explain |\nf();\n"),
         ("c", "// explain|\nint x;\n"),
         ("rust", "/// Docs for |\nfn f() {}\n"),
@@ -90,6 +90,13 @@ def test_inside_comment_before_more_text_is_none(language: str, marked: str) -> 
 )
 def test_end_of_comment_line_continues_the_comment(language: str, marked: str) -> None:
     assert shape_at(marked, language) == ShapeDecision(Shape.LINE, "comment-continuation")
+
+
+def test_comment_after_a_complete_statement_may_continue_below() -> None:
+    # Issue 13: after `x = 1  # note` the model may go on with the next lines.
+    decision = shape_at("x = 1  # explain |\ny = 2\n", "python")
+    assert decision == ShapeDecision(Shape.CONTINUATION, "comment-continuation")
+    assert shape_at("x = (1,  # explain |\n  2)\n", "python").shape is Shape.LINE
 
 
 def test_after_a_closed_block_comment_is_code() -> None:
