@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -69,6 +69,7 @@ OVERSHOOTS = ("exact", "whole_suffix", "suffix_3_lines", "top_level_def")
 OUTCOMES = ("identical", "truncated", "empty", "overshoot", "wrong")
 MAX_HOLE_LINES = 40
 MAX_SPAN_CHARS = 160
+CAPS = (8, 12, 16, 24)  # line caps the truth lengths are reported against
 TEST_TIMEOUT_S = 60
 RESULTS = Path(__file__).parent / "results"
 # Statements that are one step of execution; compound ones are made of these.
@@ -505,6 +506,20 @@ def run_oracle(
     return table
 
 
+def print_lengths(stats: dict[str, dict[str, float]], vocab: str, max_tokens: int) -> None:
+    print(f"\ntruth sizes (tokens: {vocab}; block token cap {max_tokens})")
+    caps = "".join(f"{'>' + str(c) + ' lines':>11}" for c in CAPS)
+    print(f"{'kind':<18}{'p50':>5}{'p90':>5}{'max':>5}{caps}{'tok/line':>9}{'>cap tok':>9}")
+    for kind, row in stats.items():
+        cells = "".join(f"{row[f'over_{c}'] * 100:10.1f}%" for c in CAPS)
+        tokens = (
+            f"{row['tokens_per_line']:9.1f}{row['over_max_tokens'] * 100:8.1f}%"
+            if "tokens_per_line" in row
+            else ""
+        )
+        print(f"{kind:<18}{row['p50']:>5}{row['p90']:>5}{row['max']:>5}{cells}{tokens}")
+
+
 def print_oracle(table: dict[str, Any], label: str) -> None:
     print(f"\n{label}: % of holes; pass = the module's tests pass with the completion")
     head = f"{'policy':<10}{'kind':<18}{'overshoot':<16}{'n':>4}"
@@ -611,20 +626,45 @@ def prepare(holes: dict[str, list[Hole]]) -> None:
             hole.tree = parser.parse((hole.prefix + hole.suffix).encode("utf-8"))
 
 
-def line_lengths(holes: dict[str, list[Hole]]) -> dict[str, dict[str, float]]:
-    """Lines per truth (the line cap's reach): median, p90, max, share over 8/16/24."""
-    stats = {}
+def line_lengths(
+    holes: dict[str, list[Hole]], count_tokens: Callable[[str], int] | None, max_tokens: int
+) -> dict[str, dict[str, float]]:
+    """Lines (and tokens) per truth: median, p90, max, share over 8/12/16/24 lines and
+    over the block token cap (what no line cap can let through)."""
+    stats: dict[str, dict[str, float]] = {}
     for kind, items in holes.items():
         counts = sorted(h.truth.strip("\n").count("\n") + 1 for h in items)
         if not counts:
             continue
-        stats[kind] = {
+        row: dict[str, float] = {
             "p50": counts[len(counts) // 2],
             "p90": counts[int(len(counts) * 0.9)],
             "max": counts[-1],
-            **{f"over_{cap}": sum(c > cap for c in counts) / len(counts) for cap in (8, 16, 24)},
+            **{f"over_{cap}": sum(c > cap for c in counts) / len(counts) for cap in CAPS},
         }
+        if count_tokens is not None:
+            tokens = sorted(count_tokens(h.truth) for h in items)
+            lines = sum(counts)
+            row.update(
+                tokens_p50=tokens[len(tokens) // 2],
+                tokens_p90=tokens[int(len(tokens) * 0.9)],
+                tokens_per_line=sum(tokens) / lines,
+                over_max_tokens=sum(t > max_tokens for t in tokens) / len(tokens),
+            )
+        stats[kind] = row
     return stats
+
+
+def tokenizer(path: str | None) -> tuple[Callable[[str], int] | None, str]:
+    """Token counts with a GGUF's own vocabulary (no weights): default the embedded model."""
+    from cl_lsp.engine.loader import embedded_model_path
+    from cl_lsp.engine.remote import _LocalVocab
+
+    gguf = Path(path) if path else embedded_model_path()
+    if gguf is None or not gguf.is_file():
+        return None, "none"
+    vocab = _LocalVocab(gguf)
+    return (lambda text: len(vocab.tokenize(text))), gguf.name
 
 
 def load_modules(names: list[str], runner: TestRunner) -> list[Module]:
@@ -650,12 +690,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-lines", type=int, help="the line cap (default: the config's)")
     parser.add_argument("--model", default="smollm", help="model mode: smollm | tiny | PATH")
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--tokenizer", help="GGUF whose vocabulary counts truth tokens")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     from cl_lsp.config import CompletionSettings
 
     max_lines = args.max_lines or CompletionSettings().max_lines
+    max_tokens = CompletionSettings().max_block_tokens
+    count_tokens, vocab = tokenizer(args.tokenizer)
     groups = {"design": list(DESIGN), "held_out": list(HELD_OUT), "all": [*DESIGN, *HELD_OUT]}
     names = groups.get(args.modules, args.modules.split(","))
     started = time.perf_counter()
@@ -670,7 +713,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "max_lines": max_lines,
         "holes": {k: len(v) for k, v in holes.items()},
-        "truth_lines": line_lengths(holes),
+        "tokenizer": vocab,
+        "max_block_tokens": max_tokens,
+        "truth_lines": line_lengths(holes, count_tokens, max_tokens),
     }
     label = f"modules {args.modules} ({len(modules)}), seed {args.seed}, max_lines {max_lines}"
     if args.mode == "oracle":
@@ -697,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{cost['ms_per_line']:.0f} ms ({cost['ms_per_token']:.1f} ms/token, "
             f"{cost['lines_measured']} lines)"
         )
-    print("truth lines per kind:", json.dumps(report["truth_lines"]))
+    print_lengths(report["truth_lines"], vocab, max_tokens)
     report["test_runs"] = runner.runs
     report["test_seconds"] = runner.seconds
     report["seconds"] = time.perf_counter() - started

@@ -88,7 +88,7 @@ def _scanned_headers(prefix: str) -> tuple[int, ...]:
     indented than every code line after it."""
     columns: list[int] = []
     lowest: int | None = None
-    for line in reversed(prefix.split("\n")[-SCAN_LINES:-1]):
+    for line in reversed(prefix.rsplit("\n", SCAN_LINES)[:-1]):
         stripped = line.lstrip(" \t")
         if not stripped or stripped.startswith("#"):
             continue
@@ -104,10 +104,15 @@ def _scanned_headers(prefix: str) -> tuple[int, ...]:
 
 
 def _next_indent(suffix: str) -> int | None:
-    for line in suffix.split("\n")[1:]:
+    """Indentation of the first code line after the cursor's line (comments skipped)."""
+    start = suffix.find("\n") + 1
+    while start > 0:
+        end = suffix.find("\n", start)
+        line = suffix[start : end if end >= 0 else len(suffix)]
         stripped = line.lstrip(" \t")
         if stripped and not stripped.startswith("#"):
             return _width(line)
+        start = end + 1
     return None
 
 
