@@ -312,7 +312,12 @@ def cut_at_dedent(
             continue
         if in_literal[i] or _exempt_from_indent(line, language):
             continue
-        new_definition = scope is not None and width == 0 and starts_top_level_definition(line)
+        new_definition = (
+            scope is not None
+            and width == 0
+            and starts_top_level_definition(line)
+            and not _header_of_suffix(lines[i:], scope)
+        )
         if width >= floor and not new_definition:
             pending = None
         elif _is_comment_line(line, language):
@@ -320,6 +325,15 @@ def cut_at_dedent(
         else:
             return "\n".join(lines[: i if pending is None else pending])
     return text if pending is None else "\n".join(lines[:pending])
+
+
+def _header_of_suffix(lines: list[str], scope: BlockScope) -> bool:
+    """The completion ends with a definition's header whose body is the suffix's
+    indented code (a span cut before a class body): that definition is the hole's."""
+    code = [line for line in lines if line.strip()]
+    headers_only = all(starts_top_level_definition(line) or line[:1].isspace() for line in code)
+    ends_header = bool(code) and code[-1].rstrip().endswith(":")
+    return headers_only and ends_header and bool(scope.next_indent)
 
 
 def _exempt_from_indent(line: str, language: str | None) -> bool:
