@@ -105,7 +105,7 @@ module = importlib.import_module(name)
 if os.path.dirname(os.path.abspath(module.__file__)) != here:
     sys.exit(3)
 suite = unittest.defaultTestLoader.loadTestsFromName("test.test_" + name)
-result = unittest.TextTestRunner(
+result = unittest.TextSuiteRunner(
     stream=io.StringIO(), failfast=mode != "trace", verbosity=0
 ).run(suite)
 sys.settrace(None)
@@ -119,7 +119,7 @@ sys.exit(0 if result.wasSuccessful() else 1)
 # --------------------------------------------------------------------------- running tests
 
 
-class TestRunner:
+class SuiteRunner:
     """Runs `test.test_<name>` against a given text of module `name`; memoized."""
 
     def __init__(self) -> None:
@@ -184,7 +184,7 @@ def stdlib_path(name: str) -> Path:
     return Path(spec.origin)
 
 
-def load_module(name: str, runner: TestRunner) -> Module | None:
+def load_module(name: str, runner: SuiteRunner) -> Module | None:
     source = load(stdlib_path(name), "python")
     if source is None:
         return None
@@ -466,7 +466,7 @@ def run_oracle(
     holes: dict[str, list[Hole]],
     policies: list[Policy],
     defs: list[tuple[str, str]],
-    runner: TestRunner,
+    runner: SuiteRunner,
     max_lines: int,
     seed: int,
 ) -> dict[str, Any]:
@@ -539,7 +539,7 @@ def print_oracle(table: dict[str, Any], label: str) -> None:
 def run_model(
     holes: dict[str, list[Hole]],
     policy: Policy,
-    runner: TestRunner,
+    runner: SuiteRunner,
     model: str,
     n_ctx: int,
     max_lines: int,
@@ -667,7 +667,7 @@ def tokenizer(path: str | None) -> tuple[Callable[[str], int] | None, str]:
     return (lambda text: len(vocab.tokenize(text))), gguf.name
 
 
-def load_modules(names: list[str], runner: TestRunner) -> list[Module]:
+def load_modules(names: list[str], runner: SuiteRunner) -> list[Module]:
     modules = []
     for name in names:
         module = load_module(name, runner)
@@ -702,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = {"design": list(DESIGN), "held_out": list(HELD_OUT), "all": [*DESIGN, *HELD_OUT]}
     names = groups.get(args.modules, args.modules.split(","))
     started = time.perf_counter()
-    runner = TestRunner()
+    runner = SuiteRunner()
     modules = load_modules(names, runner)
     holes = cut_holes(modules, args.per_kind, args.seed)
     holes = {k: v for k, v in holes.items() if k in args.kinds.split(",")}
@@ -757,7 +757,7 @@ def run_policy_check(
     names: list[str], per_kind: int, seed: int, max_lines: int
 ) -> tuple[dict[str, Any], dict[str, list[Hole]]]:
     """For tests: the oracle table of the current policy on a few holes."""
-    runner = TestRunner()
+    runner = SuiteRunner()
     modules = load_modules(names, runner)
     holes = cut_holes(modules, per_kind, seed)
     prepare(holes)
