@@ -105,7 +105,7 @@ module = importlib.import_module(name)
 if os.path.dirname(os.path.abspath(module.__file__)) != here:
     sys.exit(3)
 suite = unittest.defaultTestLoader.loadTestsFromName("test.test_" + name)
-result = unittest.TextSuiteRunner(
+result = unittest.TextTestRunner(
     stream=io.StringIO(), failfast=mode != "trace", verbosity=0
 ).run(suite)
 sys.settrace(None)
