@@ -390,6 +390,21 @@ class Policy:
         )
         return decision.shape.value, cleaned.text, cleaned.replace_suffix_chars
 
+    def guarded_tokens(self, hole: Hole, pieces: list[str], max_lines: int) -> int:
+        return _guarded_tokens(self, hole, pieces, max_lines)
+
+
+def _guarded_tokens(policy: Policy, hole: Hole, pieces: list[str], max_lines: int) -> int:
+    """Pieces the policy's StreamGuard lets through before it stops generation."""
+    assert hole.tree is not None
+    text = hole.prefix + hole.suffix
+    shape = policy.shape.decide_shape(text, len(hole.prefix), "python", hole.tree).shape
+    guard = policy.postprocess.StreamGuard(hole.prefix, hole.suffix, shape, "python", max_lines)
+    for count, piece in enumerate(pieces, 1):
+        if guard.feed(piece):
+            return count
+    return len(pieces)
+
 
 def current_policy() -> Policy:
     from cl_lsp.core import postprocess, shape
@@ -538,78 +553,77 @@ def print_oracle(table: dict[str, Any], label: str) -> None:
 
 def run_model(
     holes: dict[str, list[Hole]],
-    policy: Policy,
+    configs: list[tuple[Policy, int]],
     runner: SuiteRunner,
     model: str,
     n_ctx: int,
-    max_lines: int,
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """pass@1 per kind with clean() on and off; the cost of each line of output."""
+    """One generation per hole (no stream guard), then per (policy, line cap) what the
+    server would have shown: the policy's StreamGuard replayed over the streamed pieces
+    (the tokens it lets the model generate), then its clean(). pass@1 per kind, also
+    with no post-processing at all (the raw output inserted as is)."""
     from benchmarks.holes import model_generator
 
     generate, description = model_generator(model, n_ctx)
     table: dict[str, Any] = {}
-    lines_cost: dict[str, list[float]] = defaultdict(list)  # tokens / ms per output line
+    ms_per_token: list[float] = []
+    names = [f"{policy.name}/{cap}" for policy, cap in configs]
     for kind, items in holes.items():
-        on = off = identical = 0
+        row: dict[str, Any] = {"holes": len(items), "raw_pass": 0}
+        for name in names:
+            row[name] = {"pass": 0, "identical": 0, "tokens": 0, "lines": 0}
         for hole in items:
             assert hole.tree is not None
             log = PieceLog()
             result = generate(hole.prefix, hole.suffix, log.note)
-            raw = result.text if result is not None else ""
-            _, text, replace = policy.fill(hole, raw, max_lines, hole.tree)
-            cleaned_doc = hole.prefix + text + hole.suffix[replace:]
-            on += runner.passes(hole.path, cleaned_doc)
-            off += runner.passes(hole.path, hole.prefix + raw + hole.suffix)
-            identical += cleaned_doc == hole.document
-            if result is not None and result.tokens and raw.count("\n") >= 1:
-                _line_costs(raw, log.marks, result, lines_cost)
-        n = len(items) or 1
-        table[kind] = {
-            "holes": len(items),
-            "pass_at_1_clean": on / n,
-            "pass_at_1_raw": off / n,
-            "identical_clean": identical / n,
-        }
-    cost = {
-        "tokens_per_line": _mean(lines_cost["tokens"]),
-        "ms_per_line": _mean(lines_cost["ms"]),
-        "ms_per_token": _mean(lines_cost["ms_per_token"]),
-        "lines_measured": len(lines_cost["tokens"]),
-    }
+            if result is not None and result.tokens:
+                ms_per_token.append(result.generate_s * 1000 / len(result.tokens))
+            row["raw_pass"] += runner.passes(
+                hole.path, hole.prefix + "".join(log.pieces) + hole.suffix
+            )
+            for name, (policy, cap) in zip(names, configs, strict=True):
+                tokens = policy.guarded_tokens(hole, log.pieces, cap)
+                streamed = "".join(log.pieces[:tokens])
+                _, text, replace = policy.fill(hole, streamed, cap, hole.tree)
+                document = hole.prefix + text + hole.suffix[replace:]
+                cell = row[name]
+                cell["pass"] += runner.passes(hole.path, document)
+                cell["identical"] += document == hole.document
+                cell["tokens"] += tokens
+                cell["lines"] += text.strip("\n").count("\n") + 1 if text.strip() else 0
+        table[kind] = row
+    cost = {"ms_per_token": _mean(ms_per_token), "generations": len(ms_per_token)}
     return table, cost, description
 
 
 class PieceLog:
-    """Characters generated so far after each streamed piece (pieces ~ tokens)."""
+    """The streamed pieces (one a token) of a generation."""
 
     def __init__(self) -> None:
-        self.marks: list[tuple[float, int]] = []
-        self.chars = 0
+        self.pieces: list[str] = []
 
     def note(self, piece: str) -> bool:
-        self.chars += len(piece)
-        self.marks.append((time.perf_counter(), self.chars))
-        return False  # no stream guard: the raw output is scored both ways
+        self.pieces.append(piece)
+        return False  # no stream guard here: each policy's guard is replayed afterwards
 
 
-def _line_costs(
-    raw: str, marks: list[tuple[float, int]], result: Any, into: dict[str, list[float]]
-) -> None:
-    """Tokens and generation ms each completed line of raw output took (pieces ~ tokens)."""
-    newline_at = [i for i, ch in enumerate(raw) if ch == "\n"]
-    if not marks or not newline_at:
-        return
-    per_token = result.generate_s * 1000 / max(1, len(result.tokens))
-    into["ms_per_token"].append(per_token)
-    previous_piece = 0
-    for position in newline_at:
-        piece = next((k for k, (_, chars) in enumerate(marks) if chars > position), None)
-        if piece is None:
-            break
-        into["tokens"].append(piece + 1 - previous_piece)
-        into["ms"].append((piece + 1 - previous_piece) * per_token)
-        previous_piece = piece + 1
+def print_model(table: dict[str, Any], cost: dict[str, Any], label: str) -> None:
+    print(f"\n{label}: pass@1 and identical (% of holes); tokens the stream guard let the")
+    print("model generate and lines shown (mean per hole); raw = no post-processing at all")
+    names = [k for k in next(iter(table.values()), {}) if "/" in k]
+    print(f"{'kind':<18}{'n':>4}{'raw pass':>9}" + "".join(f"{n:>34}" for n in names))
+    print(f"{'':<31}" + "".join(f"{'pass  ident  tokens  lines':>34}" for _ in names))
+    for kind, row in table.items():
+        n = row["holes"] or 1
+        cells = ""
+        for name in names:
+            c = row[name]
+            cells += (
+                f"{c['pass'] * 100 / n:12.1f}%{c['identical'] * 100 / n:6.1f}%"
+                f"{c['tokens'] / n:8.1f}{c['lines'] / n:7.1f}"
+            )
+        print(f"{kind:<18}{row['holes']:>4}{row['raw_pass'] * 100 / n:8.1f}%{cells}")
+    print(f"generation: {cost['ms_per_token']:.1f} ms per token ({cost['generations']} runs)")
 
 
 def _mean(values: list[float]) -> float:
@@ -725,24 +739,15 @@ def main(argv: list[str] | None = None) -> int:
         table = run_oracle(holes, policies, unrelated_defs(modules), runner, max_lines, args.seed)
         report["table"] = table
         print_oracle(table, label)
+        print_lengths(report["truth_lines"], vocab, max_tokens)
     else:
-        table, cost, description = run_model(
-            holes, current_policy(), runner, args.model, args.n_ctx, max_lines
-        )
-        report.update(table=table, line_cost=cost, model=description)
-        print(f"\nmodel {description}; {label}")
-        print(f"{'kind':<18}{'holes':>6}{'pass@1 clean':>14}{'pass@1 raw':>12}{'identical':>11}")
-        for kind, row in table.items():
-            print(
-                f"{kind:<18}{row['holes']:>6}{row['pass_at_1_clean'] * 100:13.1f}%"
-                f"{row['pass_at_1_raw'] * 100:11.1f}%{row['identical_clean'] * 100:10.1f}%"
-            )
-        print(
-            f"per line of output: {cost['tokens_per_line']:.1f} tokens, "
-            f"{cost['ms_per_line']:.0f} ms ({cost['ms_per_token']:.1f} ms/token, "
-            f"{cost['lines_measured']} lines)"
-        )
-    print_lengths(report["truth_lines"], vocab, max_tokens)
+        configs = [(current_policy(), max_lines), (current_policy(), 8)]
+        if args.baseline:
+            configs.append((policy_at(args.baseline), 8))
+        table, cost, description = run_model(holes, configs, runner, args.model, args.n_ctx)
+        report.update(table=table, cost=cost, model=description)
+        print_lengths(report["truth_lines"], vocab, max_tokens)
+        print_model(table, cost, f"model {description}; {label}")
     report["test_runs"] = runner.runs
     report["test_seconds"] = runner.seconds
     report["seconds"] = time.perf_counter() - started
