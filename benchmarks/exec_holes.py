@@ -380,6 +380,7 @@ class Policy:
     name: str
     shape: ModuleType
     postprocess: ModuleType
+    max_lines: int | None = None  # its own line cap (None: the run's)
 
     def fill(self, hole: Hole, raw: str, max_lines: int, tree: ts.Tree) -> tuple[str, str, int]:
         """(shape value, inserted text, suffix characters replaced)."""
@@ -412,7 +413,7 @@ def current_policy() -> Policy:
     return Policy("current", shape, postprocess)
 
 
-def policy_at(rev: str) -> Policy:
+def policy_at(rev: str, max_lines: int | None = None) -> Policy:
     """cl_lsp/core as of a git revision, imported as its own package."""
     root = Path(__file__).resolve().parent.parent
     files = subprocess.run(
@@ -436,7 +437,7 @@ def policy_at(rev: str) -> Policy:
     sys.path.insert(0, str(folder.parent))
     shape = importlib.import_module(f"{package}.shape")
     postprocess = importlib.import_module(f"{package}.postprocess")
-    return Policy(rev, shape, postprocess)
+    return Policy(f"{rev}@{max_lines}" if max_lines else rev, shape, postprocess, max_lines)
 
 
 # --------------------------------------------------------------------------- oracle
@@ -459,7 +460,7 @@ def overshoot_raw(hole: Hole, kind: str, defs: list[tuple[str, str]], rng: rando
     if kind == "suffix_3_lines":
         return hole.truth + "\n".join(hole.suffix.split("\n")[:4])
     if kind == "top_level_def":
-        other = [code for name, code in defs if name != hole.path]
+        other = [code for name, code in defs if name != hole.path] or [c for _, c in defs]
         return hole.truth + "\n\n\n" + rng.choice(other) + "\n"
     return hole.truth
 
@@ -499,7 +500,8 @@ def run_oracle(
                 for hole in items:
                     assert hole.tree is not None
                     raw = overshoot_raw(hole, over, defs, rng)
-                    shape, text, replace = policy.fill(hole, raw, max_lines, hole.tree)
+                    cap = policy.max_lines or max_lines
+                    shape, text, replace = policy.fill(hole, raw, cap, hole.tree)
                     result = outcome(hole, text, replace)
                     counts[result] += 1
                     document = hole.prefix + text + hole.suffix[replace:]
@@ -535,10 +537,23 @@ def print_lengths(stats: dict[str, dict[str, float]], vocab: str, max_tokens: in
         print(f"{kind:<18}{row['p50']:>5}{row['p90']:>5}{row['max']:>5}{cells}{tokens}")
 
 
+def _multi_line(kinds: dict[str, Any]) -> dict[str, Any]:
+    """Both block kinds together: the issue's "multi-line" holes."""
+    blocks = [kinds[k] for k in ("block_in_scope", "block_dedent") if k in kinds]
+    if len(blocks) < 2:
+        return {}
+    merged = {
+        over: {key: sum(b[over][key] for b in blocks) for key in ("total", "passed", *OUTCOMES)}
+        for over in blocks[0]
+    }
+    return {"multi_line (both)": merged}
+
+
 def print_oracle(table: dict[str, Any], label: str) -> None:
     print(f"\n{label}: % of holes; pass = the module's tests pass with the completion")
     head = f"{'policy':<10}{'kind':<18}{'overshoot':<16}{'n':>4}"
     print(head + "".join(f"{o[:9]:>10}" for o in OUTCOMES) + f"{'pass':>8}")
+    table = {policy: {**kinds, **_multi_line(kinds)} for policy, kinds in table.items()}
     for policy, kinds in table.items():
         for kind, cells in kinds.items():
             for over, c in cells.items():
@@ -700,7 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modules", default="design", help="design | held_out | all | a,b,c")
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--per-kind", type=int, default=30, help="holes per kind")
-    parser.add_argument("--baseline", help="oracle: also run the policy of this git revision")
+    parser.add_argument("--baseline", help="also run the policy of this git revision")
+    parser.add_argument(
+        "--baseline-max-lines", type=int, help="the baseline's line cap (default: the run's)"
+    )
     parser.add_argument("--max-lines", type=int, help="the line cap (default: the config's)")
     parser.add_argument("--model", default="smollm", help="model mode: smollm | tiny | PATH")
     parser.add_argument("--n-ctx", type=int, default=2048)
@@ -735,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "oracle":
         policies = [current_policy()]
         if args.baseline:
-            policies.append(policy_at(args.baseline))
+            policies.append(policy_at(args.baseline, args.baseline_max_lines))
         table = run_oracle(holes, policies, unrelated_defs(modules), runner, max_lines, args.seed)
         report["table"] = table
         print_oracle(table, label)
@@ -743,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         configs = [(current_policy(), max_lines), (current_policy(), 8)]
         if args.baseline:
-            configs.append((policy_at(args.baseline), 8))
+            configs.append((policy_at(args.baseline), args.baseline_max_lines or 8))
         table, cost, description = run_model(holes, configs, runner, args.model, args.n_ctx)
         report.update(table=table, cost=cost, model=description)
         print_lengths(report["truth_lines"], vocab, max_tokens)
