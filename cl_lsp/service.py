@@ -240,9 +240,9 @@ class CompletionService:
         if plan.prompt is None or plan.window is None or not plan.prompt.ids:
             return None  # e.g. a prefix-only model (no BOS) at the very start of a file
         # Scope from the whole document and its tree (the window may start mid-function).
-        cut = max(0, min(request.offset, len(request.text)))
-        text, tree = request.text, request.tree
-        scope = block_scope(text[:cut], text[cut:], plan.language, tree)
+        cut, text = max(0, min(request.offset, len(request.text))), request.text
+        lines = plan.shape is Shape.LINE
+        scope = None if lines else block_scope(text[:cut], text[cut:], plan.language, request.tree)
         guard = StreamGuard(
             plan.window.prefix,
             plan.window.suffix,

@@ -19,6 +19,7 @@ from .languages import new_parser
 
 SCOPE_TYPES = frozenset({"function_definition", "class_definition"})
 SCAN_LINES = 400  # indentation fallback: how far back to look for headers
+MAX_PARSE_CHARS = 400_000  # with no tree, parse documents up to this size; scan bigger ones
 _HEADER = re.compile(r"(?:async\s+)?(?:def|class)\s")
 # A line at column 0 that starts a new top-level definition.
 TOP_LEVEL_DEF = re.compile(r"(?:async\s+def|def|class)\s|@")
@@ -70,7 +71,10 @@ def _tree_headers(
         return ()
     head = prefix[:code_end].encode("utf-8", "surrogatepass")
     if tree is None:
-        tree = new_parser(language).parse(head + prefix[code_end:].encode() + suffix.encode())
+        if len(prefix) + len(suffix) > MAX_PARSE_CHARS:
+            return None  # a full parse would cost seconds: the indentation scan instead
+        rest = (prefix[code_end:] + suffix).encode("utf-8", "surrogatepass")
+        tree = new_parser(language).parse(head + rest)
     byte = len(head) - 1
     node: ts.Node | None = tree.root_node.descendant_for_byte_range(byte, byte + 1)
     columns: list[int] = []
