@@ -762,11 +762,34 @@ def clean(
         if head.strip() or not newline:
             shape = Shape.LINE
         else:
+            inserted = _with_newline(tree, prefix, suffix, language)
             below = _clean(
-                rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, None, scope
+                rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, inserted, scope
             )
             return Cleaned("\n" + below.text) if below.text else EMPTY
     return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
+
+
+def _with_newline(
+    tree: ts.Tree | None, prefix: str, suffix: str, language: str | None
+) -> ts.Tree | None:
+    """The document's tree with a newline typed at the cursor (an incremental reparse):
+    the syntax guard then judges the lines below against statement boundaries."""
+    if tree is None or language is None or spec_by_name(language) is None:
+        return None
+    head = prefix.encode("utf-8", "surrogatepass")
+    start = _point_after(head, (0, 0))
+    edited = tree.copy()
+    edited.edit(
+        start_byte=len(head),
+        old_end_byte=len(head),
+        new_end_byte=len(head) + 1,
+        start_point=start,
+        old_end_point=start,
+        new_end_point=(start[0] + 1, 0),
+    )
+    text = head + b"\n" + suffix.encode("utf-8", "surrogatepass")
+    return new_parser(language).parse(text, edited)
 
 
 def _clean(

@@ -632,3 +632,18 @@ def test_stream_continuation_goes_past_the_first_newline_and_stops_at_the_scope(
     assert clean(got, prefix, suffix, Shape.CONTINUATION, "python") == clean(
         raw, prefix, suffix, Shape.CONTINUATION, "python"
     )
+
+
+def test_continuation_in_a_large_file_uses_the_documents_tree() -> None:
+    # The lines below are judged on the tree with the newline typed in: statement
+    # boundaries, not a character window that may start inside a docstring.
+    filler = "".join(
+        f'def f{i}(x):\n    """Doc\n    {i}."""\n    return x\n\n\n' for i in range(1500)
+    )
+    prefix = filler + "def g(a):\n    b = a + 1"
+    suffix = "\n\n\ndef h():\n    pass\n"
+    tree = new_parser("python").parse((prefix + suffix).encode())
+    shape = decide_shape(prefix + suffix, len(prefix), "python", tree).shape
+    assert shape is Shape.CONTINUATION and len(prefix) > pp.GUARD_FULL_BYTES
+    result = clean("\n    return b\n\ndef h():", prefix, suffix, shape, "python", tree=tree)
+    assert result == Cleaned("\n    return b")
