@@ -19,7 +19,7 @@ from .languages import new_parser
 
 SCOPE_TYPES = frozenset({"function_definition", "class_definition"})
 SCAN_LINES = 400  # indentation fallback: how far back to look for headers
-MAX_PARSE_CHARS = 400_000  # with no tree, parse documents up to this size; scan bigger ones
+MAX_PARSE_CHARS = 48_000  # with no tree, parse documents up to this size; scan bigger ones
 _HEADER = re.compile(r"(?:async\s+)?(?:def|class)\s")
 # A line at column 0 that starts a new top-level definition.
 TOP_LEVEL_DEF = re.compile(r"(?:async\s+def|def|class)\s|@")

@@ -647,3 +647,15 @@ def test_continuation_in_a_large_file_uses_the_documents_tree() -> None:
     assert shape is Shape.CONTINUATION and len(prefix) > pp.GUARD_FULL_BYTES
     result = clean("\n    return b\n\ndef h():", prefix, suffix, shape, "python", tree=tree)
     assert result == Cleaned("\n    return b")
+
+
+def test_block_scope_without_a_tree_does_not_parse_a_huge_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cl_lsp.core import block_scope as module
+
+    parsed = record_parses(monkeypatch, module)
+    big = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300_000))
+    scope = module.block_scope(big + "def g():\n    for a in b:\n        ", "\n", "python")
+    assert scope is not None and scope.headers == (0,)  # found by the indentation scan
+    assert not parsed
