@@ -45,6 +45,12 @@ class BlockScope:
         after = self.next_indent if self.next_indent is not None else 0
         return min(first_width, max(enclosing + 1, after))
 
+    def hard_floor(self, first_width: int) -> int:
+        """Below `floor`, down to this, only block headers (`else:`) may go: they open
+        the deeper level the suffix goes on at again. The enclosing scope's body."""
+        enclosing = next((c for c in self.headers if c < first_width), None)
+        return first_width if enclosing is None else min(first_width, enclosing + 1)
+
 
 def block_scope(
     prefix: str, suffix: str, language: str | None, tree: ts.Tree | None = None
@@ -123,6 +129,14 @@ def _next_indent(suffix: str) -> int | None:
 def _width(line: str) -> int:
     stripped = line.lstrip(" \t")
     return len(line[: len(line) - len(stripped)].expandtabs(4))
+
+
+_OPENS_BLOCK = re.compile(r""":\s*(?:#[^'"]*)?$""")
+
+
+def opens_block(line: str) -> bool:
+    """A Python line that ends with `:` (a trailing comment aside): a block header."""
+    return bool(_OPENS_BLOCK.search(line))
 
 
 def starts_top_level_definition(line: str) -> bool:

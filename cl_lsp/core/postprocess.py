@@ -19,7 +19,7 @@ from functools import cache
 
 import tree_sitter as ts
 
-from .block_scope import BlockScope, block_scope, starts_top_level_definition
+from .block_scope import BlockScope, block_scope, opens_block, starts_top_level_definition
 from .languages import new_parser, spec_by_name
 from .shape import Shape
 
@@ -292,8 +292,9 @@ def cut_at_dedent(
 
     Without a scope: any line indented less than the completion's first line. With one
     (Python): a line below the enclosing function's or class's body or below the level
-    the suffix goes on at, or a new top-level definition; dedents inside the function
-    (a loop body, then the function's `return`) stay.
+    the suffix goes on at (block headers aside: `else:` opens that level again), or a
+    new top-level definition; dedents inside the function (a loop body, then the
+    function's `return`) stay.
     Lines inside multi-line literals say nothing about scope and are skipped; inside
     brackets the completion opened, a line below the block's indentation still leaves the
     block. Dedented comments are kept only if code at the block's level follows them.
@@ -302,6 +303,7 @@ def cut_at_dedent(
     lines = text.split("\n")
     in_literal = _lines_in_literal(text, language)
     floor: int | None = None
+    hard = 0  # with a scope: headers may go below floor down to here
     pending: int | None = None  # first line of a run of dedented comments
     for i, line in enumerate(lines):
         if not line.strip():
@@ -309,6 +311,7 @@ def cut_at_dedent(
         width = indent_width(before_cursor + line) if i == 0 else indent_width(line)
         if floor is None:
             floor = width if scope is None else scope.floor(width)
+            hard = floor if scope is None else scope.hard_floor(width)
             continue
         if in_literal[i] or _exempt_from_indent(line, language):
             continue
@@ -318,7 +321,8 @@ def cut_at_dedent(
             and starts_top_level_definition(line)
             and not _header_of_suffix(lines[i:], scope)
         )
-        if width >= floor and not new_definition:
+        header = scope is not None and hard <= width < floor and opens_block(line)
+        if (width >= floor or header) and not new_definition:
             pending = None
         elif _is_comment_line(line, language):
             pending = i if pending is None else pending

@@ -659,3 +659,20 @@ def test_block_scope_without_a_tree_does_not_parse_a_huge_document(
     scope = module.block_scope(big + "def g():\n    for a in b:\n        ", "\n", "python")
     assert scope is not None and scope.headers == (0,)  # found by the indentation scan
     assert not parsed
+
+
+def test_block_headers_may_reopen_the_level_the_suffix_goes_on_at() -> None:
+    # `else:` dips below the level the suffix goes on at and opens it again: kept.
+    # Plain code there would leave the suffix stranded: cut.
+    marked = (
+        "def f(cols):\n    for col in cols:\n        if col:\n            if x:\n"
+        "                h += 1|\n                u(col)\n    return h\n"
+    )
+    raw = "\n            else:\n                h -= 1\n        else:\n            try:\n"
+    raw += "                t(col)"
+    prefix, suffix = split(marked)
+    shape = decide_shape(prefix + suffix, len(prefix), "python").shape
+    assert clean(raw, prefix, suffix, shape, "python").text == raw
+    stranded = "\n            else:\n                h -= 1\n        z = 0\n            t(col)"
+    expected = "\n            else:\n                h -= 1"
+    assert clean(stranded, prefix, suffix, shape, "python").text == expected
