@@ -25,8 +25,9 @@ the suite passes. Hole kinds as users meet them:
 Modules are split: DESIGN ones were looked at while designing the policy, HELD_OUT ones
 are only run (`--modules held_out`).
 
-    python benchmarks/exec_holes.py --mode oracle --baseline main --per-kind 30
-    python benchmarks/exec_holes.py --mode model --per-kind 6 --modules design
+    python benchmarks/exec_holes.py --mode oracle --per-kind 100 --modules held_out \
+        --baseline REV --baseline-max-lines 8 [--tokenizer VOCAB.gguf]
+    python benchmarks/exec_holes.py --mode model --per-kind 8 --n-ctx 1024 --baseline REV
 
 Prints tables and writes benchmarks/results/exec_holes_<mode>.json.
 """
