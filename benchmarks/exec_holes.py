@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import random
@@ -124,7 +125,8 @@ class SuiteRunner:
     """Runs `test.test_<name>` against a given text of module `name`; memoized."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="cl-lsp-exec-"))
+        self._dir = tempfile.TemporaryDirectory(prefix="cl-lsp-exec-")  # removed with us
+        self.folder = Path(self._dir.name)
         self.cache: dict[str, bool] = {}
         self.timeouts: dict[str, float] = {}  # per module: 20x its shipped suite's time
         self.runs = 0
@@ -414,6 +416,9 @@ def current_policy() -> Policy:
     return Policy("current", shape, postprocess)
 
 
+_POLICY_DIRS: list[tempfile.TemporaryDirectory[str]] = []
+
+
 def policy_at(rev: str, max_lines: int | None = None) -> Policy:
     """cl_lsp/core as of a git revision, imported as its own package."""
     root = Path(__file__).resolve().parent.parent
@@ -424,7 +429,9 @@ def policy_at(rev: str, max_lines: int | None = None) -> Policy:
         check=True,
     ).stdout.split()
     package = "cl_lsp_core_" + hashlib.sha1(rev.encode()).hexdigest()[:8]
-    folder = Path(tempfile.mkdtemp(prefix="cl-lsp-policy-")) / package
+    holder = tempfile.TemporaryDirectory(prefix="cl-lsp-policy-")
+    _POLICY_DIRS.append(holder)  # kept (and importable) until the process ends
+    folder = Path(holder.name) / package
     folder.mkdir()
     for path in files:
         if path.endswith(".py"):
