@@ -38,6 +38,7 @@ import tree_sitter as ts
 from cl_lsp.core.languages import new_parser
 from cl_lsp.core.postprocess import CLOSERS, StreamGuard, clean, indent_width
 from cl_lsp.core.shape import Shape, decide_shape
+from cl_lsp.engine.base import GenerationResult
 
 CATEGORIES = ("single_line", "block", "random_span")
 KINDS = ("exact", "suffix_lines", "repeat_line", "extra_closer", "outer_code")
@@ -579,6 +580,21 @@ def _errors(parser: ts.Parser, text: str) -> int:
 def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
     """`complete(prefix, suffix) -> raw text` through CompletionService's plan (shape,
     window, prompt, token healing) and the engine, with no stream guard."""
+    generate, description = model_generator(model, n_ctx)
+
+    def complete(prefix: str, suffix: str) -> str:
+        result = generate(prefix, suffix, None)
+        return result.text if result is not None else ""
+
+    return complete, description
+
+
+def model_generator(
+    model: str, n_ctx: int, max_lines: int | None = None
+) -> tuple[Callable[[str, str, Callable[[str], bool] | None], GenerationResult | None], str]:
+    """`generate(prefix, suffix, on_piece) -> GenerationResult | None` (None: the plan
+    has no prompt) through the service's plan and the engine; `on_piece` sees each
+    streamed piece and may stop generation as the server's StreamGuard does."""
     from cl_lsp.config import Settings
     from cl_lsp.engine.base import GenerationRequest
     from cl_lsp.engine.loader import load_engine
@@ -588,6 +604,8 @@ def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
     settings.model.n_ctx = n_ctx
     settings.completion.cache = False
     settings.context.enabled = False  # one file at a time: the in-file window only
+    if max_lines is not None:
+        settings.completion.max_lines = max_lines
     if model == "tiny":
         from cl_lsp.testing.tiny_model import cached_tiny_codellama
 
@@ -598,21 +616,24 @@ def model_backend(model: str, n_ctx: int) -> tuple[Complete, str]:
     engine, _ = load_engine(settings.model)
     service = CompletionService(engine, settings, None)
 
-    def complete(prefix: str, suffix: str) -> str:
+    def generate(
+        prefix: str, suffix: str, on_piece: Callable[[str], bool] | None
+    ) -> GenerationResult | None:
         text = prefix + suffix
         plan = service.plan(CompletionRequest(text, len(prefix), rel_path="hole"))
         if plan.prompt is None or not plan.prompt.ids:
-            return ""
+            return None
         request = GenerationRequest(
             ids=plan.prompt.ids,
             max_tokens=plan.max_tokens,
             stop_ids=engine.stop_ids,
+            should_stop=on_piece,
             time_limit_s=30.0,
             heal_prefix=plan.heal,
         )
-        return engine.submit(request).result().text
+        return engine.submit(request).result()
 
-    return complete, engine.description
+    return generate, engine.description
 
 
 # --------------------------------------------------------------------------- report

@@ -44,7 +44,7 @@ class CompletionSettings:
     fim_layout: str = "auto"  # "auto" | "spm" | "psm"
     max_tokens: int = 48  # a single-line completion
     max_block_tokens: int = 128  # a multi-line block at an empty line
-    max_lines: int = 8
+    max_lines: int = 16  # the block token cap, not this, usually ends a long block
     max_prefix_lines: int = 256
     max_suffix_lines: int = 64
     temperature: float = 0.0  # greedy: completions must be reproducible

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import tree_sitter as ts
 
 from cl_lsp.config import Settings
+from cl_lsp.core.block_scope import block_scope
 from cl_lsp.core.completion_cache import CompletionCache, Suggestion, prompt_key
 from cl_lsp.core.healing import back_off
 from cl_lsp.core.languages import detect
@@ -238,12 +239,17 @@ class CompletionService:
         """Submit the planned prompt to the engine; None when there is nothing to run."""
         if plan.prompt is None or plan.window is None or not plan.prompt.ids:
             return None  # e.g. a prefix-only model (no BOS) at the very start of a file
+        # Scope from the whole document and its tree (the window may start mid-function).
+        cut, text = max(0, min(request.offset, len(request.text))), request.text
+        lines = plan.shape is Shape.LINE
+        scope = None if lines else block_scope(text[:cut], text[cut:], plan.language, request.tree)
         guard = StreamGuard(
             plan.window.prefix,
             plan.window.suffix,
             plan.shape,
             plan.language,
             self.settings.completion.max_lines,
+            scope,
         )
         generation = GenerationRequest(
             ids=plan.prompt.ids,

@@ -19,6 +19,7 @@ from functools import cache
 
 import tree_sitter as ts
 
+from .block_scope import BlockScope, block_scope, opens_block, starts_top_level_definition
 from .languages import new_parser, spec_by_name
 from .shape import Shape
 
@@ -284,9 +285,16 @@ def limit_lines(text: str, max_lines: int) -> str:
     return "\n".join(text.split("\n")[: max(1, max_lines)])
 
 
-def cut_at_dedent(text: str, before_cursor: str, language: str | None) -> str:
-    """BLOCK: end at the first code line indented less than the completion's first line.
+def cut_at_dedent(
+    text: str, before_cursor: str, language: str | None, scope: BlockScope | None = None
+) -> str:
+    """BLOCK: end at the first code line that leaves the completion's scope.
 
+    Without a scope: any line indented less than the completion's first line. With one
+    (Python): a line below the enclosing function's or class's body or below the level
+    the suffix goes on at (block headers aside: `else:` opens that level again), or a
+    new top-level definition; dedents inside the function (a loop body, then the
+    function's `return`) stay.
     Lines inside multi-line literals say nothing about scope and are skipped; inside
     brackets the completion opened, a line below the block's indentation still leaves the
     block. Dedented comments are kept only if code at the block's level follows them.
@@ -294,24 +302,42 @@ def cut_at_dedent(text: str, before_cursor: str, language: str | None) -> str:
     """
     lines = text.split("\n")
     in_literal = _lines_in_literal(text, language)
-    ref: int | None = None
+    floor: int | None = None
+    hard = 0  # with a scope: headers may go below floor down to here
     pending: int | None = None  # first line of a run of dedented comments
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         width = indent_width(before_cursor + line) if i == 0 else indent_width(line)
-        if ref is None:
-            ref = width
+        if floor is None:
+            floor = width if scope is None else scope.floor(width)
+            hard = floor if scope is None else scope.hard_floor(width)
             continue
         if in_literal[i] or _exempt_from_indent(line, language):
             continue
-        if width >= ref:
+        new_definition = (
+            scope is not None
+            and width == 0
+            and starts_top_level_definition(line)
+            and not _header_of_suffix(lines[i:], scope)
+        )
+        header = scope is not None and hard <= width < floor and opens_block(line)
+        if (width >= floor or header) and not new_definition:
             pending = None
         elif _is_comment_line(line, language):
             pending = i if pending is None else pending
         else:
             return "\n".join(lines[: i if pending is None else pending])
     return text if pending is None else "\n".join(lines[:pending])
+
+
+def _header_of_suffix(lines: list[str], scope: BlockScope) -> bool:
+    """The completion ends with a definition's header whose body is the suffix's
+    indented code (a span cut before a class body): that definition is the hole's."""
+    code = [line for line in lines if line.strip()]
+    headers_only = all(starts_top_level_definition(line) or line[:1].isspace() for line in code)
+    ends_header = bool(code) and code[-1].rstrip().endswith(":")
+    return headers_only and ends_header and bool(scope.next_indent)
 
 
 def _exempt_from_indent(line: str, language: str | None) -> bool:
@@ -493,7 +519,9 @@ def normalize_first_indent(text: str, prefix: str) -> str:
 
     After code and a space, one more space is the classic tokenizer artefact (`x =  1`);
     longer runs are alignment and stay. On a whitespace-only line, the model's own
-    indentation is dropped when the typed indentation already reaches the expected level.
+    indentation is dropped when the typed indentation already reaches the expected level,
+    unless only the model's whitespace completes a partly typed level (13 spaces typed,
+    3 more to the body's 16).
     """
     before = cursor_line_before(prefix)
     lead = text[: len(text) - len(text.lstrip(" \t"))]
@@ -504,19 +532,30 @@ def normalize_first_indent(text: str, prefix: str) -> str:
         if single_space_typed and lead == " " and text[1:2].strip():
             return text[1:]
         return text
-    if before and indent_width(before) >= _expected_indent(prefix):
+    if not before:
+        return text
+    lines = prefix.split("\n")[-51:-1]
+    typed, step = indent_width(before), _indent_step(lines)
+    completes_level = typed % step != 0 and indent_width(before + lead) % step == 0
+    if typed >= _expected_indent(lines, step) and not completes_level:
         return text[len(lead) :]
     return text
 
 
-def _expected_indent(prefix: str) -> int:
+def _expected_indent(lines: list[str], step: int) -> int:
     """The indentation the cursor line most likely wants, from the last non-blank line."""
-    lines = prefix.split("\n")[:-1]
-    for line in reversed(lines[-50:]):
+    for line in reversed(lines):
         if line.strip():
             deeper = line.rstrip().endswith((":", "{", "(", "["))
-            return indent_width(line) + (1 if deeper else 0)
+            return indent_width(line) + (step if deeper else 0)
     return 0
+
+
+def _indent_step(lines: list[str]) -> int:
+    """The file's indentation unit: the smallest increase between code lines (else 4)."""
+    widths = [indent_width(line) for line in lines if line.strip()]
+    steps = [b - a for a, b in zip(widths, widths[1:], strict=False) if b > a]
+    return min(steps, default=4)
 
 
 def balance_against_suffix(text: str, suffix: str, context: BracketContext) -> tuple[str, int]:
@@ -706,15 +745,67 @@ def clean(
     max_lines: int = 12,
     *,
     tree: ts.Tree | None = None,
+    scope: BlockScope | None = None,
 ) -> Cleaned:
     """The insertion for raw model output at the cursor between prefix and suffix.
 
-    `tree`, when given, is the parse of prefix + suffix and saves the syntax guard one
-    full parse.
+    `tree`, when given, is the parse of prefix + suffix: it saves the syntax guard one
+    full parse and locates the enclosing scope. `scope` (from `block_scope`) saves that
+    lookup when the caller has it already.
     """
     if shape is Shape.NONE:
         return EMPTY
     text = normalize_newlines(raw)
+    if shape is not Shape.LINE and scope is None:
+        scope = block_scope(prefix, suffix, language, tree)
+    if shape is Shape.CONTINUATION:
+        # The end of a complete statement. A model that extends the line gets the rest of
+        # the line (as LINE); one that starts a new line gets the lines below, cleaned as
+        # a block at the next line's column 0 (the inserted newline is part of the answer).
+        head, newline, rest = text.partition("\n")
+        if head.strip() or not newline:
+            shape = Shape.LINE
+        else:
+            inserted = _with_newline(tree, prefix, suffix, language)
+            below = _clean(
+                rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, inserted, scope
+            )
+            return Cleaned("\n" + below.text) if below.text else EMPTY
+    return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
+
+
+def _with_newline(
+    tree: ts.Tree | None, prefix: str, suffix: str, language: str | None
+) -> ts.Tree | None:
+    """The document's tree with a newline typed at the cursor (an incremental reparse):
+    the syntax guard then judges the lines below against statement boundaries."""
+    if tree is None or language is None or spec_by_name(language) is None:
+        return None
+    head = prefix.encode("utf-8", "surrogatepass")
+    start = _point_after(head, (0, 0))
+    edited = tree.copy()
+    edited.edit(
+        start_byte=len(head),
+        old_end_byte=len(head),
+        new_end_byte=len(head) + 1,
+        start_point=start,
+        old_end_point=start,
+        new_end_point=(start[0] + 1, 0),
+    )
+    text = head + b"\n" + suffix.encode("utf-8", "surrogatepass")
+    return new_parser(language).parse(text, edited)
+
+
+def _clean(
+    text: str,
+    prefix: str,
+    suffix: str,
+    shape: Shape,
+    language: str | None,
+    max_lines: int,
+    tree: ts.Tree | None,
+    scope: BlockScope | None,
+) -> Cleaned:
     if shape is Shape.LINE:
         text = first_line(text)
     model_space = _trailing_space(text)
@@ -723,7 +814,7 @@ def clean(
     text = drop_repeated_lines(text, cursor_line_before(prefix))
     text = drop_trailing_loop(text, prefix[-LOOP_CONTEXT_CHARS:])
     if shape is Shape.BLOCK:
-        text = cut_at_dedent(text, cursor_line_before(prefix), language)
+        text = cut_at_dedent(text, cursor_line_before(prefix), language, scope)
     text = trim_suffix_overlap(text, suffix, context)
     if shape is Shape.BLOCK:
         text = cut_at_negative_depth(text, context)
@@ -750,9 +841,13 @@ class StreamGuard:
         shape: Shape,
         language: str | None,
         max_lines: int = 12,
+        scope: BlockScope | None = None,
     ) -> None:
         self.prefix, self.suffix = prefix, suffix
         self.shape, self.language, self.max_lines = shape, language, max_lines
+        if shape is not Shape.LINE and scope is None:
+            scope = block_scope(prefix, suffix, language)
+        self.scope = scope
         self.before_cursor = cursor_line_before(prefix)
         self.context = BracketContext.around(prefix, suffix, language)
         self.text = ""
@@ -770,21 +865,31 @@ class StreamGuard:
     def _complete(self) -> bool:
         if self.shape is Shape.LINE:
             return "\n" in self.text or self._looping()
-        lines = self.text.count("\n")
+        if self.shape is Shape.CONTINUATION:
+            head, newline, rest = self.text.partition("\n")
+            if head.strip():
+                return bool(newline) or self._looping()  # the rest of the line only
+            if not newline:
+                return self._looping()
+            return self._block_complete(rest, "")  # the block below, from column 0
+        return self._block_complete(self.text, self.before_cursor)
+
+    def _block_complete(self, text: str, before_cursor: str) -> bool:
+        lines = text.count("\n")
         if lines >= self.max_lines:
             return True
         if lines > self._checked_lines:
             self._checked_lines = lines
-            if self._block_ended(self.text[: self.text.rfind("\n")]):
+            if self._block_ended(text[: text.rfind("\n")], before_cursor):
                 return True
         return self._looping()
 
-    def _block_ended(self, done_lines: str) -> bool:
+    def _block_ended(self, done_lines: str, before_cursor: str) -> bool:
         """Complete lines only: a scope stop, a line loop or a copy of the suffix."""
         done_lines = strip_trailing_whitespace(done_lines)
-        cut = cut_at_dedent(done_lines, self.before_cursor, self.language)
+        cut = cut_at_dedent(done_lines, before_cursor, self.language, self.scope)
         cut = cut_at_negative_depth(cut, self.context)
-        cut = drop_repeated_lines(cut, self.before_cursor)
+        cut = drop_repeated_lines(cut, before_cursor)
         if len(cut.rstrip()) < len(done_lines.rstrip()):
             return True
         trimmed = trim_suffix_overlap(done_lines, self.suffix, self.context)

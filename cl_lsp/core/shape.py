@@ -19,6 +19,9 @@ class Shape(enum.Enum):
     NONE = "none"  # do not complete here
     LINE = "line"  # complete the current line only
     BLOCK = "block"  # an empty line: one or more lines may follow
+    # The end of a complete statement: the rest of the line when the model extends it,
+    # the lines below (ghost text under the cursor line) when the model starts a new one.
+    CONTINUATION = "continuation"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ def decide_shape(
     before, after = text[start:offset], text[offset:end]
     literal = _literal_at(text, offset, start, language, tree)
     if literal is not None:
+        if literal == "comment" and not after.strip():
+            # A comment after a complete statement: continue the comment or the code below.
+            if _statement_ends_at(text, offset, language, tree):
+                return ShapeDecision(Shape.CONTINUATION, "comment-continuation")
         return _inside_literal(literal, after)
     if after.strip():
         return ShapeDecision(Shape.LINE, "text-after-cursor")
@@ -107,8 +114,59 @@ def decide_shape(
         if _opens_block(before, language) and not _has_body(text, end, before):
             # `def f(x):|` or `if (x) {|`: what comes is the body, on the next lines.
             return ShapeDecision(Shape.BLOCK, "block-opener")
+        if _statement_ends_at(text, offset, language, tree):
+            return ShapeDecision(Shape.CONTINUATION, "end-of-line")
         return ShapeDecision(Shape.LINE, "end-of-line")
     return ShapeDecision(Shape.BLOCK, "empty-line")
+
+
+# Languages where the end of a complete statement may continue below (see Shape).
+CONTINUATION_LANGUAGES = frozenset({"python"})
+
+
+def _statement_ends_at(text: str, offset: int, language: str | None, tree: ts.Tree | None) -> bool:
+    """Whether the code on the cursor's line, up to the cursor (a trailing comment
+    aside), ends a statement that parses cleanly.
+
+    From the document's tree; where the tree is broken around it (code being written
+    further down), from a parse of the line on its own.
+    """
+    if language not in CONTINUATION_LANGUAGES:
+        return False
+    start = text.rfind("\n", 0, offset) + 1
+    if not text[start:offset].strip():
+        return False
+    if tree is None and len(text) <= MAX_PARSE_CHARS:
+        tree = new_parser(language).parse(text.encode("utf-8", "surrogatepass"))
+    verdict = None
+    if tree is not None:
+        head = text[:offset].rstrip().encode("utf-8", "surrogatepass")
+        verdict = _tree_verdict(tree, head, len(text[:start].encode("utf-8", "surrogatepass")))
+    if verdict is None:
+        line = text[start:offset].strip().encode("utf-8", "surrogatepass")
+        alone = new_parser(language).parse(line).root_node
+        verdict = not alone.has_error and alone.named_child_count > 0
+    return verdict
+
+
+def _tree_verdict(tree: ts.Tree, head: bytes, line_start: int) -> bool | None:
+    """The statement verdict at the end of `head` (bytes before the cursor, trailing
+    space stripped); None where an ERROR node encloses it."""
+    end = len(head)
+    node: ts.Node | None = tree.root_node.descendant_for_byte_range(end - 1, end)
+    if node is not None and node.type in COMMENT_TYPES:
+        end = len(head[: node.start_byte].rstrip())  # the code before a trailing comment
+        if end <= line_start:
+            return False  # a comment on a line of its own
+        node = tree.root_node.descendant_for_byte_range(end - 1, end)
+    statement = None
+    while node is not None:
+        if node.type == "ERROR":
+            return None
+        if statement is None and node.end_byte == end and node.type.endswith("_statement"):
+            statement = node
+        node = node.parent
+    return statement is not None and not statement.has_error
 
 
 def _opens_block(before: str, language: str | None) -> bool:

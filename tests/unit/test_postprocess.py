@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cl_lsp.core import postprocess as pp
+from cl_lsp.core.block_scope import block_scope
 from cl_lsp.core.languages import new_parser
 from cl_lsp.core.postprocess import BracketContext, Cleaned, StreamGuard, clean
 from cl_lsp.core.shape import Shape, decide_shape
@@ -540,3 +541,138 @@ def test_syntax_guard_without_a_tree_parses_a_window_of_a_huge_document(
     result = clean("1\n", big + "y = ", "\nprint(y)\n", Shape.LINE, "python")
     assert result.text == "1"
     assert parsed and max(parsed) <= pp.GUARD_WINDOW_BYTES + 100, parsed
+
+
+# --------------------------------------------------------------------------- issue 13: scope
+
+
+LOOP = "def total(items):\n    t = 0\n    for x in items:\n        |\n\n\ndef other():\n    pass\n"
+LOOP_TRUTH = "t += x\n    return t"
+
+
+def test_block_keeps_the_dedent_to_the_functions_return() -> None:
+    # Issue 13: a middle that ends the loop body and goes on with the function's `return`
+    # was cut at the dedent; now it stops only at the end of the function.
+    expected = LOOP.replace("|", LOOP_TRUTH)
+    assert fill(LOOP, LOOP_TRUTH, "python") == expected
+    # ...and still stops at each overshoot: the suffix, an unrelated top-level def.
+    prefix, suffix = split(LOOP)
+    assert fill(LOOP, LOOP_TRUTH + suffix, "python") == expected
+    assert fill(LOOP, LOOP_TRUTH + "\n\n\ndef unrelated(a):\n    return a", "python") == expected
+
+
+def test_block_stops_at_the_end_of_a_method() -> None:
+    marked = "class A:\n    def f(self):\n        if self.x:\n            |\n\n    def g(self):\n"
+    raw = "y = 1\n        return y\n\n    def h(self):\n        return 2"
+    assert fill(marked, raw, "python") == marked.replace("|", "y = 1\n        return y")
+
+
+def test_block_stays_above_the_level_the_suffix_goes_on_at() -> None:
+    # The suffix continues inside the outer loop: the completion may not leave it.
+    marked = "def f(rows):\n    for r in rows:\n        for c in r:\n            |\n"
+    marked += "        done(r)\n"
+    raw = "use(c)\n        log(r)\n    return rows"
+    assert fill(marked, raw, "python") == marked.replace("|", "use(c)\n        log(r)")
+
+
+def test_module_level_block_stops_at_a_new_top_level_definition() -> None:
+    assert fill("x = 1\n|\n", "y = 2\n\ndef g():\n    pass", "python") == "x = 1\ny = 2\n"
+    # ...unless the definition's header is the hole and its body the suffix.
+    marked = '"""Doc."""\n|\n    """Body."""\n    x = 1\n'
+    raw = "import os\n\n\nclass A(os.PathLike):"
+    assert fill(marked, raw, "python") == marked.replace("|", raw)
+
+
+def test_cut_at_dedent_with_a_scope() -> None:
+    scope = block_scope("def f():\n    for a in b:\n        ", "\n\ndef g():\n", "python")
+    assert scope is not None and scope.headers == (0,) and scope.next_indent == 0
+    text = "x()\n    y()\n\ndef h():"
+    assert pp.cut_at_dedent(text, "        ", "python", scope) == "x()\n    y()\n"
+    assert pp.cut_at_dedent(text, "        ", "python") == "x()"  # no scope: the old rule
+
+
+def test_scope_found_by_indentation_when_the_parse_is_broken() -> None:
+    prefix = "class A:\n    def f(self):\n        x = (1,\n        "
+    scope = block_scope(prefix, "\n    def g(self): pass\n", "python")
+    assert scope is not None and scope.headers == (4, 0) and scope.floor(8) == 5
+    assert block_scope("x", "y", "javascript") is None  # brace languages: old rule
+
+
+def test_normalize_first_indent_completes_a_partly_typed_level() -> None:
+    assert pp.normalize_first_indent("   y = 1", "def f():\n    if x:\n             ") == "   y = 1"
+    assert pp.normalize_first_indent("    y = 1", "def f():\n    if x:\n        ") == "y = 1"
+
+
+# --------------------------------------------------------------------------- continuation
+
+
+CONT = "def f(a):\n    b = a + 1|\n    return b\n"
+
+
+def test_continuation_shows_the_lines_below() -> None:
+    prefix, suffix = split(CONT)
+    shape = decide_shape(prefix + suffix, len(prefix), "python").shape
+    assert shape is Shape.CONTINUATION
+    assert clean("\n    c = b * 2", prefix, suffix, shape, "python") == Cleaned("\n    c = b * 2")
+    # The copy of the suffix goes; extending the line keeps the line only.
+    assert clean("\n    c = b\n    return b\n", prefix, suffix, shape, "python").text == (
+        "\n    c = b"
+    )
+    assert clean(" * 2\n    c = b", prefix, suffix, shape, "python").text == " * 2"
+    assert clean("\n", prefix, suffix, shape, "python") == Cleaned("")
+
+
+def test_stream_continuation_goes_past_the_first_newline_and_stops_at_the_scope() -> None:
+    raw = "\n    c = b * 2\n\ndef g():\n    pass\n" + "x = 1\n" * 20
+    got = stream(CONT, raw, "python")
+    assert got.startswith("\n    c = b * 2\n\ndef g():")
+    assert len(got) < len(raw) - 100
+    assert stream(CONT, " * 2\n    c = 1\n", "python", piece=1) == " * 2\n"
+    prefix, suffix = split(CONT)
+    assert clean(got, prefix, suffix, Shape.CONTINUATION, "python") == clean(
+        raw, prefix, suffix, Shape.CONTINUATION, "python"
+    )
+
+
+def test_continuation_in_a_large_file_uses_the_documents_tree() -> None:
+    # The lines below are judged on the tree with the newline typed in: statement
+    # boundaries, not a character window that may start inside a docstring.
+    filler = "".join(
+        f'def f{i}(x):\n    """Doc\n    {i}."""\n    return x\n\n\n' for i in range(1500)
+    )
+    prefix = filler + "def g(a):\n    b = a + 1"
+    suffix = "\n\n\ndef h():\n    pass\n"
+    tree = new_parser("python").parse((prefix + suffix).encode())
+    shape = decide_shape(prefix + suffix, len(prefix), "python", tree).shape
+    assert shape is Shape.CONTINUATION and len(prefix) > pp.GUARD_FULL_BYTES
+    result = clean("\n    return b\n\ndef h():", prefix, suffix, shape, "python", tree=tree)
+    assert result == Cleaned("\n    return b")
+
+
+def test_block_scope_without_a_tree_does_not_parse_a_huge_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cl_lsp.core import block_scope as module
+
+    parsed = record_parses(monkeypatch, module)
+    big = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300_000))
+    scope = module.block_scope(big + "def g():\n    for a in b:\n        ", "\n", "python")
+    assert scope is not None and scope.headers == (0,)  # found by the indentation scan
+    assert not parsed
+
+
+def test_block_headers_may_reopen_the_level_the_suffix_goes_on_at() -> None:
+    # `else:` dips below the level the suffix goes on at and opens it again: kept.
+    # Plain code there would leave the suffix stranded: cut.
+    marked = (
+        "def f(cols):\n    for col in cols:\n        if col:\n            if x:\n"
+        "                h += 1|\n                u(col)\n    return h\n"
+    )
+    raw = "\n            else:\n                h -= 1\n        else:\n            try:\n"
+    raw += "                t(col)"
+    prefix, suffix = split(marked)
+    shape = decide_shape(prefix + suffix, len(prefix), "python").shape
+    assert clean(raw, prefix, suffix, shape, "python").text == raw
+    stranded = "\n            else:\n                h -= 1\n        z = 0\n            t(col)"
+    expected = "\n            else:\n                h -= 1"
+    assert clean(stranded, prefix, suffix, shape, "python").text == expected

@@ -82,7 +82,7 @@ def test_inside_comment_before_more_text_is_none(language: str, marked: str) -> 
 @pytest.mark.parametrize(
     ("language", "marked"),
     [
-        ("python", "x = 1  # explain |\ny = 2\n"),
+        ("python", "# explain |\ny = 2\n"),
         ("javascript", "// explain |\nf();\n"),
         ("c", "// explain|\nint x;\n"),
         ("rust", "/// Docs for |\nfn f() {}\n"),
@@ -90,6 +90,13 @@ def test_inside_comment_before_more_text_is_none(language: str, marked: str) -> 
 )
 def test_end_of_comment_line_continues_the_comment(language: str, marked: str) -> None:
     assert shape_at(marked, language) == ShapeDecision(Shape.LINE, "comment-continuation")
+
+
+def test_comment_after_a_complete_statement_may_continue_below() -> None:
+    # Issue 13: after `x = 1  # note` the model may go on with the next lines.
+    decision = shape_at("x = 1  # explain |\ny = 2\n", "python")
+    assert decision == ShapeDecision(Shape.CONTINUATION, "comment-continuation")
+    assert shape_at("x = (1,  # explain |\n  2)\n", "python").shape is Shape.LINE
 
 
 def test_after_a_closed_block_comment_is_code() -> None:
@@ -191,3 +198,31 @@ def test_after_a_block_opener_the_body_comes(source: str, language: str) -> None
 )
 def test_not_a_block_opener(source: str, language: str) -> None:
     assert shape_at(source, language).reason == "end-of-line"
+
+
+@pytest.mark.parametrize(
+    "marked",
+    [
+        "x = 1|\n",
+        "def f():\n    return x|\n\ndef g(): pass\n",
+        "import os|\n",
+        # The hole breaks the tree below the cursor: the line parses on its own.
+        "def f():\n    if a:\n        b = list(a)|\n            c = (\n",
+    ],
+)
+def test_end_of_a_complete_statement_is_continuation(marked: str) -> None:
+    # Issue 13: a model that goes on below the line gets to show those lines.
+    assert shape_at(marked, "python") == ShapeDecision(Shape.CONTINUATION, "end-of-line")
+
+
+@pytest.mark.parametrize(
+    ("marked", "language"),
+    [
+        ("x = foo(a,|\n", "python"),  # unfinished: the rest of the line only
+        ("x = |\n", "python"),
+        ("    @dec|\n    def f(): pass\n", "python"),
+        ("f();|\n", "javascript"),  # brace languages keep LINE
+    ],
+)
+def test_end_of_an_unfinished_line_stays_line(marked: str, language: str) -> None:
+    assert shape_at(marked, language) == ShapeDecision(Shape.LINE, "end-of-line")
