@@ -89,6 +89,7 @@ class FrameReader:
         self.eof = False
         self._pending: asyncio.Future[bytes] | None = None
         self._garbage = 0  # bytes skipped while looking for a header
+        self._skip = 0  # body bytes of an oversized message still to skip
 
     async def _fill(self, timeout: float | None = None) -> bool:
         """Read more into the buffer; False at the end of input or when `timeout` passes.
@@ -110,6 +111,10 @@ class FrameReader:
 
     async def next(self) -> Message | FrameError | None:
         """The next message or framing error; None at the end of input."""
+        if self._skip:
+            # After the error went out: a client may wait for it before sending the rest.
+            await self._discard(self._skip)
+            self._skip = 0
         while True:
             start = await self._find_header()
             if start is None:
@@ -182,7 +187,7 @@ class FrameReader:
 
     async def _body(self, length: int) -> Message | FrameError | None:
         if length > MAX_MESSAGE_BYTES:
-            await self._discard(length)
+            self._skip = length  # skipped on the next call, once the error is answered
             return FrameError(INVALID_REQUEST, f"message of {length} bytes is too large")
         tried = -1
         while len(self.buf) < length:
