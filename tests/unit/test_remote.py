@@ -96,6 +96,8 @@ def remote_settings(url: str, **model: object) -> Settings:
     settings = Settings()
     settings.model = ModelSettings(backend="remote", endpoint=url, n_ctx=2048, **model)  # type: ignore[arg-type]
     settings.completion.max_tokens = 12
+    # The end of a complete statement is a CONTINUATION (lines below may follow): a block.
+    settings.completion.max_block_tokens = 12
     return settings
 
 
