@@ -29,6 +29,7 @@ from cl_lsp.engine.base import (
     GenerationRequest,
     GenerationResult,
 )
+from cl_lsp.engine.draft import DraftPolicy, NgramDraft
 from cl_lsp.engine.job_queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ _SNAPSHOT_MIN_GAIN = 128
 _BATCH_S = 0.12
 _MIN_BATCH = 16
 _FIRST_BATCH = 64
+
+# Speculative decoding: the most drafted tokens verified in one forward pass.
+_DRAFT_MAX = 8
+
+
+@dataclass
+class _DecodeCounts:
+    passes: int = 0  # forward passes while generating
+    drafted: int = 0  # speculative tokens evaluated
+    accepted: int = 0  # ... that greedy decoding chose
 
 
 @dataclass
@@ -110,6 +121,7 @@ class LlamaEngine:
         self._pieces: PieceTable | None = None  # built on first use (token healing)
         self._pieces_lock = threading.Lock()
         self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
+        self._policy = DraftPolicy()  # how long a speculative draft pays on this machine
         self._queue = JobQueue(
             self._generate,
             self._stats,
@@ -191,10 +203,11 @@ class LlamaEngine:
         prefilled = time.perf_counter()
         healed = False
         tokens: list[int]
+        counts = _DecodeCounts()
         if request.warm:
             text, tokens, reason = "", [], "warm"
         elif complete:
-            text, tokens, reason, healed = self._decode(request, deadline)
+            text, tokens, reason, healed, counts = self._decode(request, deadline)
         else:  # a slow machine gets no suggestion rather than a hang
             text, tokens, reason = "", [], "time_limit"
         return GenerationResult(
@@ -206,6 +219,9 @@ class LlamaEngine:
             generate_s=time.perf_counter() - prefilled,
             stop_reason=reason,
             healed=healed,
+            decode_passes=counts.passes,
+            drafted=counts.drafted,
+            accepted=counts.accepted,
         )
 
     def _prefill(
@@ -306,18 +322,19 @@ class LlamaEngine:
         n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 128, 0, False)
         return buffer.raw[: max(n, 0)]
 
-    def _logits(self) -> Any:
+    def _logits(self, row: int = -1) -> Any:
+        """The logits of output `row` of the last forward pass (-1: its last)."""
         import numpy as np
 
-        pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
-    def _next_token(self) -> int:
+    def _next_token(self, row: int = -1) -> int:
         import numpy as np
 
-        return int(np.argmax(self._logits()))
+        return int(np.argmax(self._logits(row)))
 
-    def _constrained_token(self, pending: bytes) -> int | None:
+    def _constrained_token(self, pending: bytes, row: int = -1) -> int | None:
         """Greedy over the tokens that keep spelling `pending` (token healing)."""
         import numpy as np
 
@@ -330,11 +347,38 @@ class LlamaEngine:
             if len(self._allowed_arrays) > 256:
                 self._allowed_arrays.clear()
             self._allowed_arrays[pending] = allowed
-        return int(allowed[int(np.argmax(self._logits()[allowed]))])
+        return int(allowed[int(np.argmax(self._logits(row)[allowed]))])
+
+    # -- speculative decoding: KV bookkeeping --------------------------------------------
+    def _eval_all_logits(self, batch: list[int]) -> None:
+        """Evaluate `batch` in one forward pass keeping every position's logits
+        (Llama.eval keeps the last only: the context is created without logits_all)."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(batch)] = batch
+        llm.n_tokens = n_past + len(batch)
+        self._evaluated.extend(batch)
+
+    def _truncate(self, n: int) -> None:
+        """Forget the KV entries from position n on (a rejected draft): the cache, the
+        Llama's own token record and ours stay the same sequence."""
+        del self._evaluated[n:]
+        self._llm.n_tokens = n
+        self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
+
+    def _draft_limit(self, request: GenerationRequest, chosen: int) -> int:
+        # A draft token is worth evaluating only if a choice follows it: `chosen` counts
+        # the non-healing tokens chosen so far, the last of which is being evaluated now.
+        later_choices = request.max_tokens - chosen
+        room = self.n_ctx - len(self._evaluated) - 1
+        return max(0, min(_DRAFT_MAX, later_choices - 1, room, self._n_batch - 1))
 
     def _decode(
         self, request: GenerationRequest, deadline: float | None
-    ) -> tuple[str, list[int], str, bool]:
+    ) -> tuple[str, list[int], str, bool, _DecodeCounts]:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
         tokens: list[int] = []
@@ -342,6 +386,13 @@ class LlamaEngine:
         stops = self._stop_ids | request.stop_ids
         pending = request.heal_prefix
         healing_steps = 0  # tokens spent spelling the healed text are not new text
+        counts = _DecodeCounts()
+        # Speculation: `ahead` holds drafted tokens evaluated after the current position
+        # but not yet chosen; `row` is the logits row that predicts the next choice.
+        draft = NgramDraft(self._evaluated) if request.speculative else None
+        ahead: list[int] = []
+        row = -1
+        matched = verified = 0  # the running draft's n-gram length, tokens it got right
         # Each healing step spells at least one byte, so this bound is never the limit.
         for _ in range(request.max_tokens + len(pending)):
             if len(tokens) - healing_steps >= request.max_tokens:
@@ -352,14 +403,14 @@ class LlamaEngine:
                 reason = "time_limit"
                 break
             if pending:
-                constrained = self._constrained_token(pending)
+                constrained = self._constrained_token(pending, row)
                 if constrained is None:  # the vocabulary cannot spell it: give up healing
                     reason = "heal_failed"
                     break
                 token = constrained
                 healing_steps += 1
             else:
-                token = self._next_token()
+                token = self._next_token(row)
             if token in stops:
                 reason = "stop_token"
                 break
@@ -371,7 +422,38 @@ class LlamaEngine:
             if piece and request.should_stop is not None and request.should_stop(piece):
                 reason = "complete"
                 break
-            self._llm.eval([token])
-            self._evaluated.append(token)
+            counts.passes += 1
+            began = time.perf_counter()
+            if draft is None:
+                self._llm.eval([token])
+                self._evaluated.append(token)
+                self._policy.record_pass(1, time.perf_counter() - began)
+                continue
+            draft.append(token)
+            if ahead and ahead[0] == token:  # the draft was right: already evaluated
+                counts.passes -= 1
+                ahead.pop(0)
+                row += 1
+                counts.accepted += 1
+                verified += 1
+                if not ahead:
+                    self._policy.record_draft(matched, verified, verified)
+                continue
+            if ahead:  # the draft went wrong here: its tail is not this sequence
+                self._policy.record_draft(matched, verified + len(ahead), verified)
+                self._truncate(len(self._evaluated) - len(ahead))
+                ahead = []
+            limit = 0 if pending else self._draft_limit(request, len(tokens) - healing_steps)
+            guess, matched = draft.lookup(limit)
+            guess = guess[: self._policy.length(len(guess), matched)]
+            if guess:
+                self._eval_all_logits([token, *guess])
+                ahead, row, verified = guess, 0, 0
+                counts.drafted += len(guess)
+            else:
+                self._llm.eval([token])
+                self._evaluated.append(token)
+                row = -1
+            self._policy.record_pass(1 + len(guess), time.perf_counter() - began)
         healed = bool(request.heal_prefix) and not pending
-        return text, tokens, reason, healed
+        return text, tokens, reason, healed, counts
