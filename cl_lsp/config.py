@@ -58,6 +58,8 @@ class CompletionSettings:
     cache_size: int = 256  # completions kept in the LRU
     warm: bool = True  # prefill (no generation) on didOpen and idle edits; lowest priority
     warm_delay_ms: int = 250  # an edit with no completion request this long after: warm up
+    # Prompt-lookup speculative decoding (llama.cpp engine): drafts verified in one pass
+    speculative: bool = True
 
 
 @dataclass

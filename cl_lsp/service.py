@@ -255,6 +255,7 @@ class CompletionService:
             key=request.key,
             cancel=request.cancel,
             heal_prefix=plan.heal,
+            speculative=self.settings.completion.speculative,
         )
         return self.engine.submit(generation)
 
