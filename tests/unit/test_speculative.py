@@ -168,3 +168,23 @@ def test_smollm_same_tokens_up_to_kernel_noise(smollm: Path) -> None:
         assert accepted > 0  # the check covered real, accepted drafts
     finally:
         engine.close()
+
+
+def test_smollm_with_flash_attention_gives_exactly_the_plain_tokens(smollm: Path) -> None:
+    """With flash attention llama.cpp computes a position the same way in a one-token and
+    a multi-token pass, so speculation changes nothing: every token is the plain one."""
+    settings = ModelSettings(path=str(smollm), n_ctx=2048, n_batch=64, flash_attn=True)
+    engine = load_engine(settings)[0]
+    always_draft(engine)
+    try:
+        accepted = rejected = 0
+        for ids in prompts(engine, []):
+            plain = generate(engine, ids, speculative=False)
+            fast = generate(engine, ids, speculative=True)
+            assert fast.tokens == plain.tokens
+            accepted += fast.accepted
+            rejected += fast.drafted - fast.accepted
+            assert_cache_consistent(engine)
+        assert accepted > 0 and rejected > 0  # both kinds of verdict were exercised
+    finally:
+        engine.close()
