@@ -26,7 +26,8 @@ class ModelSettings:
     n_batch: int = 256  # prefill batch; cancellation is checked between batches
     n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
     kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
-    # One saved KV state for going back (a cursor jump and return): RAM it may take, 0: off
+    # Saved KV states for going back (a cursor jump, a file switch), one per document,
+    # least recently used dropped first: RAM they may take, 0: off
     kv_snapshot_mb: int = 2048
     # llama.cpp flash attention: one kernel for one-token and multi-token passes, so
     # speculative decoding gives exactly the plain greedy tokens; 1.0-1.5x slower on CPU here

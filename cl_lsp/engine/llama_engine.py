@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import hashlib
 import logging
 import os
 import threading
 import time
+from array import array
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from cl_lsp.engine.base import (
 )
 from cl_lsp.engine.draft import DraftPolicy, NgramDraft
 from cl_lsp.engine.job_queue import JobQueue
+from cl_lsp.engine.kv_states import SavedState, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +59,12 @@ class _DecodeCounts:
     accepted: int = 0  # ... that greedy decoding chose
 
 
-@dataclass
-class _Snapshot:
-    """The KV cells of sequence 0 for `tokens`, as llama.cpp serialized them."""
-
-    tokens: list[int]
-    data: Any  # ctypes uint8 array
-    size: int
+def _state_key(key: str | None, ids: list[int]) -> str:
+    """A document's key; requests without one (the CLI, warm-ups) are told apart by the
+    head of their prompt."""
+    if key is not None:
+        return key
+    return "#" + hashlib.blake2b(array("i", ids[:64]).tobytes(), digest_size=8).hexdigest()
 
 
 def default_threads() -> int:
@@ -114,7 +116,8 @@ class LlamaEngine:
         self._n_batch = settings.n_batch
         self._kv_reuse = settings.kv_reuse
         self._snapshot_bytes = max(0, settings.kv_snapshot_mb) << 20 if settings.kv_reuse else 0
-        self._snapshot: _Snapshot | None = None
+        self._states = StateStore(self._snapshot_bytes)  # per-document KV states
+        self._cache_key = ""  # the state key of the prompt the KV cache holds
         self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
@@ -233,6 +236,7 @@ class LlamaEngine:
         common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
         if self._snapshot_bytes:
             common = self._use_snapshot(ids, common)
+            self._cache_key = _state_key(request.key, ids)
         keep = min(common, len(ids) if request.warm else len(ids) - 1)
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
@@ -250,56 +254,51 @@ class LlamaEngine:
             start += len(batch)
         return keep, True
 
-    # -- KV snapshots: a second place to come back to ------------------------------------
+    # -- KV states: places to come back to ------------------------------------------------
     def _use_snapshot(self, ids: list[int], common: int) -> int:
-        """Typing somewhere else (a cursor jump, a request for another file) throws away
-        the KV cache of where the user was; they usually come back. Save that state before
-        it is lost, and restore it when a prompt shares much more with it than with the
-        current one (a memcpy instead of a prefill of thousands of tokens)."""
-        snapshot = self._snapshot
-        if snapshot is not None:
-            gain = common_prefix_length(snapshot.tokens, ids) - common
-            if gain >= _SNAPSHOT_MIN_GAIN:
-                # Swap: the current place may recur too (a fresh buffer: the snapshot's
-                # own is about to be read).
-                current = self._save_state(common, reuse_buffer=False)
-                if self._load_state(snapshot):
-                    self._snapshot = current
-                    self._stats.snapshot_restores += 1
-                    return common + gain
-                self._snapshot = None
-                self._evaluated.clear()  # the cache is in an unknown state: start over
-                self._llm.n_tokens = 0
-                return 0
-        # Saved only when this prompt throws away enough (_save_state checks).
-        self._snapshot = self._save_state(common, reuse_buffer=True) or self._snapshot
+        """Typing somewhere else (a cursor jump, another file) throws away the KV cache of
+        where the user was; they usually come back. Save that state (one per document, the
+        least recently used dropped out of model.kv_snapshot_mb) before it is lost, and
+        restore a saved one when it shares much more with a prompt than the cache does (a
+        memcpy instead of a prefill of thousands of tokens)."""
+        best, shared = self._states.best_match(ids)
+        if best is not None and shared - common >= _SNAPSHOT_MIN_GAIN:
+            state = self._states.pop(best)
+            assert state is not None
+            self._save_state(common)  # the place being left may recur too
+            if self._load_state(state):
+                self._stats.snapshot_restores += 1
+                return shared
+            self._evaluated.clear()  # the cache is in an unknown state: start over
+            self._llm.n_tokens = 0
+            return 0
+        self._save_state(common)  # only when this prompt throws away enough (it checks)
         return common
 
-    def _save_state(self, common: int, reuse_buffer: bool) -> _Snapshot | None:
+    def _save_state(self, common: int) -> None:
         if len(self._evaluated) - common < _SNAPSHOT_MIN_LOST:
-            return None  # nothing worth keeping beyond what the new prompt keeps anyway
+            return  # nothing worth keeping beyond what the new prompt keeps anyway
         lib, ctx = self._llama_cpp, self._llm.ctx
         size = int(lib.llama_state_seq_get_size(ctx, 0))
-        if size <= 0 or size > self._snapshot_bytes:
-            return None
-        old = self._snapshot if reuse_buffer else None
-        data = old.data if old is not None and len(old.data) >= size else (ctypes.c_uint8 * size)()
-        if old is not None and data is old.data:
-            self._snapshot = None  # its buffer now holds the new state
+        if not self._states.fits(size):
+            return
+        # Reuse the buffer of this document's previous state: allocating hundreds of MB
+        # of zeroed memory costs more than the copy.
+        data = self._states.spare_buffer(self._cache_key, size) or (ctypes.c_uint8 * size)()
         written = int(lib.llama_state_seq_get_data(ctx, data, size, 0))
         if written <= 0:
-            return None
+            return
+        self._states.put(self._cache_key, SavedState(list(self._evaluated), data, written))
         self._stats.snapshot_saves += 1
-        return _Snapshot(list(self._evaluated), data, written)
 
-    def _load_state(self, snapshot: _Snapshot) -> bool:
+    def _load_state(self, state: SavedState) -> bool:
         lib = self._llama_cpp
-        if int(lib.llama_state_seq_set_data(self._llm.ctx, snapshot.data, snapshot.size, 0)) <= 0:
-            log.warning("restoring a KV snapshot failed; evaluating the prompt afresh")
+        if int(lib.llama_state_seq_set_data(self._llm.ctx, state.data, state.size, 0)) <= 0:
+            log.warning("restoring a KV state failed; evaluating the prompt afresh")
             return False
-        self._evaluated = list(snapshot.tokens)
-        self._llm.n_tokens = len(snapshot.tokens)
-        self._llm.input_ids[: len(snapshot.tokens)] = snapshot.tokens
+        self._evaluated = list(state.tokens)
+        self._llm.n_tokens = len(state.tokens)
+        self._llm.input_ids[: len(state.tokens)] = state.tokens
         return True
 
     def _batch_size(self) -> int:
