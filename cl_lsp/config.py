@@ -64,6 +64,11 @@ class CompletionSettings:
     warm_delay_ms: int = 250  # an edit with no completion request this long after: warm up
     # Prompt-lookup speculative decoding (llama.cpp engine): drafts verified in one pass
     speculative: bool = True
+    # A cursor at a new place (more than this many prompt tokens to evaluate; 0: off): the
+    # first answer comes from a short window with no repository context while the full
+    # prompt is prefilled at the lowest priority for the next keystrokes
+    quick_start_tokens: int = 512
+    quick_start_lines: int = 24  # the short window's prefix lines (suffix: a quarter)
 
 
 @dataclass

@@ -6,6 +6,7 @@ text + cursor -> shape decision -> window and repository context -> token-id pro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -63,6 +64,8 @@ class Plan:
     heal: bytes = b""
     # The LRU key: a hash of everything the prompt was built from (None: cache off).
     cache_key: str | None = None
+    # Answered from the quick-start prompt (a short window): not this prompt's answer.
+    quick: bool = False
 
 
 @dataclass
@@ -95,6 +98,7 @@ class CompletionService:
         self._requested: dict[str, float] = {}  # document key -> last completion request
         # document key -> (rel_path, cursor line, budget, context) of the last context built
         self._sticky: dict[str, tuple[str, int, int, ContextWindow]] = {}
+        self.background: Future[GenerationResult] | None = None  # the last quick start's prefill
         if self.layout is Layout.PREFIX:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions see the prefix only",
@@ -238,6 +242,42 @@ class CompletionService:
         """Submit the planned prompt to the engine; None when there is nothing to run."""
         if plan.prompt is None or plan.window is None or not plan.prompt.ids:
             return None  # e.g. a prefix-only model (no BOS) at the very start of a file
+        quick = self._quick_plan(request, plan)
+        if quick is None:
+            return self._submit(request, plan)
+        future = self._submit(request, quick)
+        # The full prompt, after the answer at the lowest priority: a keystroke cancels it,
+        # and what it evaluated stays (in the cache or a saved state) for the next one.
+        warm = GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True)
+        self.background = self.engine.submit(warm)
+        plan.quick = True
+        return future
+
+    def _quick_plan(self, request: CompletionRequest, plan: Plan) -> Plan | None:
+        """A short-window plan when the engine holds little of this prompt: a cursor at a
+        new place would otherwise wait for thousands of tokens of prefill (minutes for a
+        7B model on a CPU). Editor documents only: the CLI wants the full answer."""
+        cfg = self.settings.completion
+        reusable = getattr(self.engine, "reusable_tokens", None)
+        if cfg.quick_start_tokens <= 0 or request.key is None or reusable is None:
+            return None
+        assert plan.prompt is not None
+        if len(plan.prompt.ids) - reusable(plan.prompt.ids) <= cfg.quick_start_tokens:
+            return None
+        offset = max(0, min(request.offset, len(request.text)))
+        lines = max(1, cfg.quick_start_lines)
+        window = fim_window(
+            request.text, offset, max_prefix_lines=lines, max_suffix_lines=max(1, lines // 4)
+        )
+        prompt, heal = self._heal(self._fit_prompt(window, None, plan.max_tokens))
+        if len(prompt.ids) >= len(plan.prompt.ids):
+            return None  # the window is small anyway
+        return dataclasses.replace(
+            plan, window=window, context=None, prompt=prompt, heal=heal, cache_key=None, quick=True
+        )
+
+    def _submit(self, request: CompletionRequest, plan: Plan) -> Future[GenerationResult]:
+        assert plan.prompt is not None and plan.window is not None
         guard = StreamGuard(
             plan.window.prefix,
             plan.window.suffix,
@@ -300,7 +340,7 @@ class CompletionService:
 
     def remember(self, request: CompletionRequest, plan: Plan, completion: Completion) -> None:
         """Keep a model answer for its prompt (the LRU)."""
-        if plan.cache_key is not None and completion.result is not None:
+        if plan.cache_key is not None and completion.result is not None and not plan.quick:
             # A cut answer is not the answer, and a failed one must not outlive the failure.
             if completion.result.stop_reason not in ("time_limit", "error"):
                 suggestion = Suggestion(completion.text, completion.replace_suffix_chars)

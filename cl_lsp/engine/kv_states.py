@@ -7,6 +7,7 @@ tokens takes seconds to minutes on a CPU. One state per document: the place you 
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +25,13 @@ class SavedState:
 
 
 class StateStore:
-    """Document key -> SavedState, within `budget` bytes of buffers."""
+    """Document key -> SavedState, within `budget` bytes of buffers. The engine's worker
+    changes it; best_match may also be called from other threads (hence the lock)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self._states: OrderedDict[str, SavedState] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._states)
@@ -44,23 +47,27 @@ class StateStore:
         """The saved state sharing the longest token prefix with `ids`, and that length."""
         best: str | None = None
         shared = 0
-        for key, state in self._states.items():
+        with self._lock:
+            states = list(self._states.items())
+        for key, state in states:
             n = common_prefix_length(state.tokens, ids)
             if n > shared:
                 best, shared = key, n
         return best, shared
 
     def pop(self, key: str) -> SavedState | None:
-        return self._states.pop(key, None)
+        with self._lock:
+            return self._states.pop(key, None)
 
     def spare_buffer(self, key: str, size: int) -> Any | None:
         """A buffer of at least `size` bytes to save `key`'s new state into: its old
         state's, which is dropped (its content is about to be replaced)."""
-        old = self._states.get(key)
-        if old is not None and len(old.data) >= size:
-            del self._states[key]
-            return old.data
-        return None
+        with self._lock:
+            old = self._states.get(key)
+            if old is not None and len(old.data) >= size:
+                del self._states[key]
+                return old.data
+            return None
 
     def fits(self, size: int) -> bool:
         return 0 < size <= self.budget
@@ -68,13 +75,14 @@ class StateStore:
     def put(self, key: str, state: SavedState) -> list[str]:
         """Keep `state` as `key`'s (most recently used); evict the least recently used
         others until the budget holds. Returns the evicted keys."""
-        self._states.pop(key, None)
-        if len(state.data) > self.budget:
-            return [key]  # bigger than the whole budget: keep the others
-        self._states[key] = state
-        evicted = []
-        while self.used > self.budget:
-            oldest = next(iter(self._states))  # never `key`: it alone fits
-            del self._states[oldest]
-            evicted.append(oldest)
-        return evicted
+        with self._lock:
+            self._states.pop(key, None)
+            if len(state.data) > self.budget:
+                return [key]  # bigger than the whole budget: keep the others
+            self._states[key] = state
+            evicted = []
+            while self.used > self.budget:
+                oldest = next(iter(self._states))  # never `key`: it alone fits
+                del self._states[oldest]
+                evicted.append(oldest)
+            return evicted

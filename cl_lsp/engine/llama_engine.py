@@ -155,6 +155,14 @@ class LlamaEngine:
     def stats(self) -> EngineStats:
         return self._stats
 
+    def reusable_tokens(self, ids: list[int]) -> int:
+        """How many leading tokens of `ids` the KV cache or a saved state already holds
+        (an estimate from any thread: the worker may be changing both meanwhile)."""
+        if not self._kv_reuse:
+            return 0
+        current = common_prefix_length(list(self._evaluated), ids)
+        return max(current, self._states.best_match(ids)[1])
+
     def tokenize(self, text: str) -> list[int]:
         # Tokenizing reads the vocabulary only, so it is safe outside the worker.
         if not text:
