@@ -69,6 +69,9 @@ class CompletionSettings:
     # prompt is prefilled at the lowest priority for the next keystrokes
     quick_start_tokens: int = 512
     quick_start_lines: int = 24  # the short window's prefix lines (suffix: a quarter)
+    # The suggestion after accepting the shown one, computed ahead at the lowest priority
+    # into the LRU (needs cache): Tab shows the continuation at once
+    prefetch_next: bool = True
 
 
 @dataclass

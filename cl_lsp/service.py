@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -276,7 +277,9 @@ class CompletionService:
             plan, window=window, context=None, prompt=prompt, heal=heal, cache_key=None, quick=True
         )
 
-    def _submit(self, request: CompletionRequest, plan: Plan) -> Future[GenerationResult]:
+    def _submit(
+        self, request: CompletionRequest, plan: Plan, prefetch: bool = False
+    ) -> Future[GenerationResult]:
         assert plan.prompt is not None and plan.window is not None
         guard = StreamGuard(
             plan.window.prefix,
@@ -292,10 +295,11 @@ class CompletionService:
             should_stop=guard.feed,
             time_limit_s=self.settings.completion.time_limit_ms / 1000,
             prefill_limit_s=self.settings.completion.prefill_limit_ms / 1000 or None,
-            key=request.key,
+            key=None if prefetch else request.key,  # a guess must not supersede the real one
             cancel=request.cancel,
             heal_prefix=plan.heal,
             speculative=self.settings.completion.speculative,
+            prefetch=prefetch,
         )
         return self.engine.submit(generation)
 
@@ -307,6 +311,46 @@ class CompletionService:
         return self.engine.submit(
             GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True, key=None)
         )
+
+    def prefetch_next(
+        self,
+        request: CompletionRequest,
+        suggestion: Suggestion,
+        plan: Callable[[CompletionRequest], Plan] | None = None,
+    ) -> Future[GenerationResult] | None:
+        """Compute, at the lowest priority, the suggestion that follows accepting the one
+        shown (llama.vim's speculative FIM), into the LRU: accepting with Tab then finds
+        the next one ready. Any real request cancels it. `plan` is the caller's planner
+        (the server's adds recent edits and open documents), so that the accepted text's
+        real request builds the same prompt and hits the cache."""
+        cfg = self.settings.completion
+        if not (cfg.prefetch_next and cfg.cache and suggestion.text) or request.key is None:
+            return None
+        offset = max(0, min(request.offset, len(request.text)))
+        end = offset + suggestion.replace_suffix_chars
+        text = request.text[:offset] + suggestion.text + request.text[end:]
+        after = CompletionRequest(
+            text,
+            offset + len(suggestion.text),
+            request.rel_path,
+            request.language_id,
+            key=request.key,  # the same document: its sticky context
+        )
+        planned = (plan or self.plan)(after)
+        if planned.prompt is None or planned.cache_key is None or not planned.prompt.ids:
+            return None
+        if self.cache.get(planned.cache_key) is not None:
+            return None  # already known
+        future = self._submit(after, planned, prefetch=True)
+
+        def done(finished: Future[GenerationResult]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            completion = self.finish(after, planned, finished.result())
+            self.remember(after, planned, completion)
+
+        future.add_done_callback(done)
+        return future
 
     def note_request(self, key: str) -> None:
         self._requested[key] = time.monotonic()

@@ -50,6 +50,13 @@ class GenerationRequest:
     # Speculative decoding (prompt lookup, verified in one batch): the same greedy output
     # in fewer forward passes when the answer copies from the prompt. False: one a token.
     speculative: bool = True
+    # A guess computed ahead (the suggestion after accepting the one shown): the lowest
+    # priority, like a warm-up; any real request cancels it.
+    prefetch: bool = False
+
+    @property
+    def background(self) -> bool:
+        return self.warm or self.prefetch
 
 
 @dataclass
@@ -97,6 +104,7 @@ class EngineStats:
     warm_cancelled: int = 0
     warm_tokens: int = 0  # prompt tokens the warm-ups evaluated
     warm_s: float = 0.0
+    prefetches: int = 0  # next suggestions computed ahead and finished (not in the above)
     # Answers served without the model (the service counts these).
     typed_through_hits: int = 0  # the user typed the start of the suggestion on screen
     lru_hits: int = 0  # the same prompt text was completed recently

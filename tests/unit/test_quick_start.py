@@ -62,3 +62,58 @@ def test_requests_without_a_document_key_get_the_full_prompt(tiny_model: Path) -
         )  # type: ignore[union-attr]
     finally:
         service.engine.close()
+
+
+def test_the_suggestion_after_acceptance_is_ready_when_tab_is_pressed(smollm: Path) -> None:
+    import threading
+
+    import pytest
+
+    from cl_lsp.core.completion_cache import Suggestion
+    from cl_lsp.engine.base import Cancelled, GenerationRequest
+
+    def service(cache: bool) -> CompletionService:
+        created = service_for(smollm, 0)
+        created.settings.completion.cache = cache
+        created.settings.completion.max_prefix_lines = 40
+        return created
+
+    ahead, reference = service(True), service(False)
+    head = DOCUMENT[: DOCUMENT.index("def f30")] + "total = f1(2) + f2("
+    document = head + "\n\n" + DOCUMENT[len(head) - len("total = f1(2) + f2(") :]
+    try:
+        cursor = len(head)
+        request = CompletionRequest(document, cursor, "a.py", key="a.py")
+        shown = ahead.complete(request)
+        assert shown.text  # real text to accept
+        suggestion = Suggestion(shown.text, shown.replace_suffix_chars)
+        future = ahead.prefetch_next(request, suggestion)
+        assert future is not None
+        future.result(timeout=120)
+        assert ahead.engine.stats.prefetches == 1
+        # Tab: the document now holds the suggestion; the next request is a cache hit
+        # with what the model says there.
+        end = cursor + shown.replace_suffix_chars
+        accepted = document[:cursor] + shown.text + document[end:]
+        after = CompletionRequest(accepted, cursor + len(shown.text), "a.py", key="a.py")
+        recalled = ahead.recall(after, ahead.plan(after))
+        assert recalled is not None
+        expected = reference.complete(CompletionRequest(accepted, after.offset, "a.py", key="b"))
+        assert recalled.text == expected.text
+        # A keystroke (any real request) cancels a pending prefetch.
+        gate = threading.Event()
+        ids = ahead.plan(request).prompt.ids  # type: ignore[union-attr]
+        blocker = GenerationRequest(
+            ids=ids, max_tokens=2, should_stop=lambda _: gate.wait(10) and False
+        )
+        ahead.engine.submit(blocker)
+        pending = ahead.prefetch_next(after, Suggestion("x = 1\n", 0))
+        assert pending is not None
+        real = ahead.start(request, ahead.plan(request))
+        gate.set()
+        with pytest.raises(Cancelled):
+            pending.result(timeout=120)
+        assert real is not None and real.result(timeout=120).tokens
+    finally:
+        ahead.engine.close()
+        reference.engine.close()
