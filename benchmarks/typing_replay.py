@@ -770,9 +770,7 @@ def run_speculation(args: argparse.Namespace) -> None:
     rows = []
     for name, path, options in models:
         print(f"speculation: {name} ...", file=sys.stderr, flush=True)
-        rows.append(
-            speculation_replay(name, path, options, targets, args.seed, args.flash_attn)
-        )
+        rows.append(speculation_replay(name, path, options, targets, args.seed, args.flash_attn))
     header = ("model", "side", "req", "tok/pass", "ms/tok", "warm50", "warm95", "draft", "acc")
     print("  ".join(f"{h:>9}" for h in header))
     for row in rows:
@@ -1050,9 +1048,7 @@ def run_accept(args: argparse.Namespace) -> None:
             "cache_hits": sum(s["hit"] for s in got),
         }
     on, off = rows["prefetch"], rows["no prefetch"]
-    ratio = (
-        round(on["after_tab_p50_ms"] / off["fresh_p50_ms"], 3) if off["fresh_p50_ms"] else None
-    )
+    ratio = round(on["after_tab_p50_ms"] / off["fresh_p50_ms"], 3) if off["fresh_p50_ms"] else None
     print(f"model: {path.name}; one llama.cpp thread")
     print(f"{'side':>12}  {'points':>6}  {'fresh p50':>9}  {'after Tab p50':>13}  {'hits':>4}")
     for side, row in rows.items():
