@@ -752,7 +752,7 @@ def run_speculation(args: argparse.Namespace) -> None:
     from cl_lsp.testing.tiny_model import cached_tiny_codellama
 
     completion = {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 60000, "cache": False}
-    completion |= {"warm": False}
+    completion |= {"warm": False, "quickStartTokens": 0}  # speculation alone
     models: list[tuple[str, Path, dict[str, Any]]] = []
     if args.model:
         models.append((Path(args.model).stem, Path(args.model), {"completion": completion}))

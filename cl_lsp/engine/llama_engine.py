@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # KV snapshots (see LlamaEngine._prefill): save the state before a request throws away at
 # least this many evaluated tokens; restore it when it shares this many more with a prompt.
-_SNAPSHOT_MIN_LOST = 256
+_SNAPSHOT_MIN_LOST = 64
 _SNAPSHOT_MIN_GAIN = 128
 
 # Prefill batch sizing (see LlamaEngine._batch_size).
