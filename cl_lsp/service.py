@@ -36,6 +36,10 @@ from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
+# Quick start: a document answered from the short prompt goes back to the full one when at
+# most this many of its tokens are left to prefill.
+_QUICK_TAKEOVER_TOKENS = 32
+
 
 @dataclass
 class CompletionRequest:
@@ -100,6 +104,7 @@ class CompletionService:
         # document key -> (rel_path, cursor line, budget, context) of the last context built
         self._sticky: dict[str, tuple[str, int, int, ContextWindow]] = {}
         self.background: Future[GenerationResult] | None = None  # the last quick start's prefill
+        self._quick_docs: set[str] = set()  # document keys answered from quick-start prompts
         if self.layout is Layout.PREFIX:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions see the prefix only",
@@ -220,6 +225,7 @@ class CompletionService:
         """A document closed: drop what was kept for it."""
         self._sticky.pop(key, None)
         self._requested.pop(key, None)
+        self._quick_docs.discard(key)
         self.cache.forget(key)
 
     def _token_count(self, text: str) -> int:
@@ -263,12 +269,24 @@ class CompletionService:
         if cfg.quick_start_tokens <= 0 or request.key is None or reusable is None:
             return None
         assert plan.prompt is not None
-        if len(plan.prompt.ids) - reusable(plan.prompt.ids) <= cfg.quick_start_tokens:
+        # Hysteresis: once answering quickly, stay until the full prompt is (nearly) all
+        # prefilled, so that taking over costs a keystroke no long prefill.
+        quick_now = request.key in self._quick_docs
+        limit = _QUICK_TAKEOVER_TOKENS if quick_now else cfg.quick_start_tokens
+        if len(plan.prompt.ids) - reusable(plan.prompt.ids) <= limit:
+            self._quick_docs.discard(request.key)
             return None
+        self._quick_docs.add(request.key)
         offset = max(0, min(request.offset, len(request.text)))
         lines = max(1, cfg.quick_start_lines)
+        # Its start moves every lines/2 lines (not the full window's 32): the short prompt's
+        # KV entries are reused while the user types on, until the full prompt takes over.
         window = fim_window(
-            request.text, offset, max_prefix_lines=lines, max_suffix_lines=max(1, lines // 4)
+            request.text,
+            offset,
+            max_prefix_lines=lines,
+            max_suffix_lines=max(1, lines // 4),
+            chunk=max(1, lines // 2),
         )
         prompt, heal = self._heal(self._fit_prompt(window, None, plan.max_tokens))
         if len(prompt.ids) >= len(plan.prompt.ids):

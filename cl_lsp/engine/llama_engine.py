@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # KV snapshots (see LlamaEngine._prefill): save the state before a request throws away at
 # least this many evaluated tokens; restore it when it shares this many more with a prompt.
 _SNAPSHOT_MIN_LOST = 64
-_SNAPSHOT_MIN_GAIN = 128
+_SNAPSHOT_MIN_GAIN = 32
 
 # Prefill batch sizing (see LlamaEngine._batch_size).
 _BATCH_S = 0.12
