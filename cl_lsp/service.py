@@ -6,9 +6,11 @@ text + cursor -> shape decision -> window and repository context -> token-id pro
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -34,6 +36,10 @@ from cl_lsp.core.window import TextWindow, fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+
+# Quick start: a document answered from the short prompt goes back to the full one when at
+# most this many of its tokens are left to prefill.
+_QUICK_TAKEOVER_TOKENS = 32
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Plan:
     heal: bytes = b""
     # The LRU key: a hash of everything the prompt was built from (None: cache off).
     cache_key: str | None = None
+    # Answered from the quick-start prompt (a short window): not this prompt's answer.
+    quick: bool = False
 
 
 @dataclass
@@ -96,6 +104,8 @@ class CompletionService:
         self._requested: dict[str, float] = {}  # document key -> last completion request
         # document key -> (rel_path, cursor line, budget, context) of the last context built
         self._sticky: dict[str, tuple[str, int, int, ContextWindow]] = {}
+        self.background: Future[GenerationResult] | None = None  # the last quick start's prefill
+        self._quick_docs: set[str] = set()  # document keys answered from quick-start prompts
         if self.layout is Layout.PREFIX:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions see the prefix only",
@@ -216,6 +226,7 @@ class CompletionService:
         """A document closed: drop what was kept for it."""
         self._sticky.pop(key, None)
         self._requested.pop(key, None)
+        self._quick_docs.discard(key)
         self.cache.forget(key)
 
     def _token_count(self, text: str) -> int:
@@ -239,6 +250,56 @@ class CompletionService:
         """Submit the planned prompt to the engine; None when there is nothing to run."""
         if plan.prompt is None or plan.window is None or not plan.prompt.ids:
             return None  # e.g. a prefix-only model (no BOS) at the very start of a file
+        quick = self._quick_plan(request, plan)
+        if quick is None:
+            return self._submit(request, plan)
+        future = self._submit(request, quick)
+        # The full prompt, after the answer at the lowest priority: a keystroke cancels it,
+        # and what it evaluated stays (in the cache or a saved state) for the next one.
+        warm = GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True)
+        self.background = self.engine.submit(warm)
+        plan.quick = True
+        return future
+
+    def _quick_plan(self, request: CompletionRequest, plan: Plan) -> Plan | None:
+        """A short-window plan when the engine holds little of this prompt: a cursor at a
+        new place would otherwise wait for thousands of tokens of prefill (minutes for a
+        7B model on a CPU). Editor documents only: the CLI wants the full answer."""
+        cfg = self.settings.completion
+        reusable = getattr(self.engine, "reusable_tokens", None)
+        if cfg.quick_start_tokens <= 0 or request.key is None or reusable is None:
+            return None
+        assert plan.prompt is not None
+        # Hysteresis: once answering quickly, stay until the full prompt is (nearly) all
+        # prefilled, so that taking over costs a keystroke no long prefill.
+        quick_now = request.key in self._quick_docs
+        limit = _QUICK_TAKEOVER_TOKENS if quick_now else cfg.quick_start_tokens
+        if len(plan.prompt.ids) - reusable(plan.prompt.ids) <= limit:
+            self._quick_docs.discard(request.key)
+            return None
+        self._quick_docs.add(request.key)
+        offset = max(0, min(request.offset, len(request.text)))
+        lines = max(1, cfg.quick_start_lines)
+        # Its start moves every lines/2 lines (not the full window's 32): the short prompt's
+        # KV entries are reused while the user types on, until the full prompt takes over.
+        window = fim_window(
+            request.text,
+            offset,
+            max_prefix_lines=lines,
+            max_suffix_lines=max(1, lines // 4),
+            chunk=max(1, lines // 2),
+        )
+        prompt, heal = self._heal(self._fit_prompt(window, None, plan.max_tokens))
+        if len(prompt.ids) >= len(plan.prompt.ids):
+            return None  # the window is small anyway
+        return dataclasses.replace(
+            plan, window=window, context=None, prompt=prompt, heal=heal, cache_key=None, quick=True
+        )
+
+    def _submit(
+        self, request: CompletionRequest, plan: Plan, prefetch: bool = False
+    ) -> Future[GenerationResult]:
+        assert plan.prompt is not None and plan.window is not None
         # Scope from the whole document and its tree (the window may start mid-function).
         cut, text = max(0, min(request.offset, len(request.text))), request.text
         lines = plan.shape is Shape.LINE
@@ -258,9 +319,11 @@ class CompletionService:
             should_stop=guard.feed,
             time_limit_s=self.settings.completion.time_limit_ms / 1000,
             prefill_limit_s=self.settings.completion.prefill_limit_ms / 1000 or None,
-            key=request.key,
+            key=None if prefetch else request.key,  # a guess must not supersede the real one
             cancel=request.cancel,
             heal_prefix=plan.heal,
+            speculative=self.settings.completion.speculative,
+            prefetch=prefetch,
         )
         return self.engine.submit(generation)
 
@@ -272,6 +335,46 @@ class CompletionService:
         return self.engine.submit(
             GenerationRequest(ids=plan.prompt.ids, max_tokens=0, warm=True, key=None)
         )
+
+    def prefetch_next(
+        self,
+        request: CompletionRequest,
+        suggestion: Suggestion,
+        plan: Callable[[CompletionRequest], Plan] | None = None,
+    ) -> Future[GenerationResult] | None:
+        """Compute, at the lowest priority, the suggestion that follows accepting the one
+        shown (llama.vim's speculative FIM), into the LRU: accepting with Tab then finds
+        the next one ready. Any real request cancels it. `plan` is the caller's planner
+        (the server's adds recent edits and open documents), so that the accepted text's
+        real request builds the same prompt and hits the cache."""
+        cfg = self.settings.completion
+        if not (cfg.prefetch_next and cfg.cache and suggestion.text) or request.key is None:
+            return None
+        offset = max(0, min(request.offset, len(request.text)))
+        end = offset + suggestion.replace_suffix_chars
+        text = request.text[:offset] + suggestion.text + request.text[end:]
+        after = CompletionRequest(
+            text,
+            offset + len(suggestion.text),
+            request.rel_path,
+            request.language_id,
+            key=request.key,  # the same document: its sticky context
+        )
+        planned = (plan or self.plan)(after)
+        if planned.prompt is None or planned.cache_key is None or not planned.prompt.ids:
+            return None
+        if self.cache.get(planned.cache_key) is not None:
+            return None  # already known
+        future = self._submit(after, planned, prefetch=True)
+
+        def done(finished: Future[GenerationResult]) -> None:
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            completion = self.finish(after, planned, finished.result())
+            self.remember(after, planned, completion)
+
+        future.add_done_callback(done)
+        return future
 
     def note_request(self, key: str) -> None:
         self._requested[key] = time.monotonic()
@@ -305,7 +408,7 @@ class CompletionService:
 
     def remember(self, request: CompletionRequest, plan: Plan, completion: Completion) -> None:
         """Keep a model answer for its prompt (the LRU)."""
-        if plan.cache_key is not None and completion.result is not None:
+        if plan.cache_key is not None and completion.result is not None and not plan.quick:
             # A cut answer is not the answer, and a failed one must not outlive the failure.
             if completion.result.stop_reason not in ("time_limit", "error"):
                 suggestion = Suggestion(completion.text, completion.replace_suffix_chars)

@@ -47,6 +47,16 @@ class GenerationRequest:
     heal_prefix: bytes = b""
     # Warming: prefill only (max_tokens 0), lowest priority; any real request cancels it.
     warm: bool = False
+    # Speculative decoding (prompt lookup, verified in one batch): the same greedy output
+    # in fewer forward passes when the answer copies from the prompt. False: one a token.
+    speculative: bool = True
+    # A guess computed ahead (the suggestion after accepting the one shown): the lowest
+    # priority, like a warm-up; any real request cancels it.
+    prefetch: bool = False
+
+    @property
+    def background(self) -> bool:
+        return self.warm or self.prefetch
 
 
 @dataclass
@@ -59,6 +69,11 @@ class GenerationResult:
     generate_s: float
     stop_reason: str  # "stop_token" | "max_tokens" | "complete" | "time_limit" | "warm"
     healed: bool = False  # the generated text began with the request's heal_prefix
+    # Forward passes after the prefill (the prefill's last pass gives the first token), and
+    # drafted / accepted speculative tokens: generated tokens per pass is the speed-up.
+    decode_passes: int = 0
+    drafted: int = 0
+    accepted: int = 0
 
     @property
     def evaluated_tokens(self) -> int:
@@ -78,6 +93,9 @@ class EngineStats:
     generate_s: float = 0.0
     snapshot_saves: int = 0  # KV states saved before a prompt discarded them
     snapshot_restores: int = 0  # prompts served from a saved KV state
+    decode_passes: int = 0  # forward passes while generating (see GenerationResult)
+    drafted: int = 0  # speculative tokens proposed and verified
+    accepted: int = 0  # ... and kept (the output greedy decoding gives anyway)
     max_queue: int = 0  # the most jobs ever waiting (cancelled ones are dropped at once)
     # Token healing: requests whose prompt ended mid-token and was backed off.
     healed: int = 0
@@ -86,6 +104,7 @@ class EngineStats:
     warm_cancelled: int = 0
     warm_tokens: int = 0  # prompt tokens the warm-ups evaluated
     warm_s: float = 0.0
+    prefetches: int = 0  # next suggestions computed ahead and finished (not in the above)
     # Answers served without the model (the service counts these).
     typed_through_hits: int = 0  # the user typed the start of the suggestion on screen
     lru_hits: int = 0  # the same prompt text was completed recently
@@ -104,6 +123,9 @@ class EngineStats:
         self.generated_tokens += len(result.tokens)
         self.prefill_s += result.prefill_s
         self.generate_s += result.generate_s
+        self.decode_passes += result.decode_passes
+        self.drafted += result.drafted
+        self.accepted += result.accepted
 
 
 class Engine(Protocol):

@@ -53,12 +53,13 @@ class JobQueue:
             if self._closed:
                 future.set_exception(EngineError("The engine is shut down."))
                 return future
-            if not request.warm:
-                # Warm-ups are the lowest priority: any real request cancels them.
+            if not request.background:
+                # Warm-ups and prefetches are the lowest priority: any real request
+                # cancels them.
                 for job in self._pending:
-                    if job.request.warm:
+                    if job.request.background:
                         job.request.cancel.set()
-                if self._running is not None and self._running.request.warm:
+                if self._running is not None and self._running.request.background:
                     self._running.request.cancel.set()
             if request.key is not None:
                 for job in self._pending:
@@ -122,7 +123,7 @@ class JobQueue:
                 return job
 
     def _count_cancelled(self, job: _Job) -> None:
-        if job.request.warm:
+        if job.request.background:
             self._stats.warm_cancelled += 1
         else:
             self._stats.cancelled += 1
@@ -131,7 +132,10 @@ class JobQueue:
         while (job := self._next_job()) is not None:
             try:
                 result = self._generate(job.request)
-                self._stats.add(result)
+                if job.request.prefetch:
+                    self._stats.prefetches += 1
+                else:
+                    self._stats.add(result)
                 job.future.set_result(result)
             except Cancelled as error:
                 self._count_cancelled(job)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import hashlib
 import logging
 import os
 import threading
 import time
+from array import array
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,29 +31,40 @@ from cl_lsp.engine.base import (
     GenerationRequest,
     GenerationResult,
 )
+from cl_lsp.engine.draft import DraftPolicy, NgramDraft
 from cl_lsp.engine.job_queue import JobQueue
+from cl_lsp.engine.kv_states import SavedState, StateStore
 
 log = logging.getLogger(__name__)
 
 
 # KV snapshots (see LlamaEngine._prefill): save the state before a request throws away at
 # least this many evaluated tokens; restore it when it shares this many more with a prompt.
-_SNAPSHOT_MIN_LOST = 256
-_SNAPSHOT_MIN_GAIN = 128
+_SNAPSHOT_MIN_LOST = 64
+_SNAPSHOT_MIN_GAIN = 32
 
 # Prefill batch sizing (see LlamaEngine._batch_size).
 _BATCH_S = 0.12
 _MIN_BATCH = 16
 _FIRST_BATCH = 64
 
+# Speculative decoding: the most drafted tokens verified in one forward pass.
+_DRAFT_MAX = 8
+
 
 @dataclass
-class _Snapshot:
-    """The KV cells of sequence 0 for `tokens`, as llama.cpp serialized them."""
+class _DecodeCounts:
+    passes: int = 0  # forward passes while generating
+    drafted: int = 0  # speculative tokens evaluated
+    accepted: int = 0  # ... that greedy decoding chose
 
-    tokens: list[int]
-    data: Any  # ctypes uint8 array
-    size: int
+
+def _state_key(key: str | None, ids: list[int]) -> str:
+    """A document's key; requests without one (the CLI, warm-ups) are told apart by the
+    head of their prompt."""
+    if key is not None:
+        return key
+    return "#" + hashlib.blake2b(array("i", ids[:64]).tobytes(), digest_size=8).hexdigest()
 
 
 def default_threads() -> int:
@@ -86,6 +99,7 @@ class LlamaEngine:
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,
+                flash_attn=settings.flash_attn,
                 logits_all=False,
                 verbose=False,
             )
@@ -102,7 +116,8 @@ class LlamaEngine:
         self._n_batch = settings.n_batch
         self._kv_reuse = settings.kv_reuse
         self._snapshot_bytes = max(0, settings.kv_snapshot_mb) << 20 if settings.kv_reuse else 0
-        self._snapshot: _Snapshot | None = None
+        self._states = StateStore(self._snapshot_bytes)  # per-document KV states
+        self._cache_key = ""  # the state key of the prompt the KV cache holds
         self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
@@ -110,6 +125,7 @@ class LlamaEngine:
         self._pieces: PieceTable | None = None  # built on first use (token healing)
         self._pieces_lock = threading.Lock()
         self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
+        self._policy = DraftPolicy()  # how long a speculative draft pays on this machine
         self._queue = JobQueue(
             self._generate,
             self._stats,
@@ -138,6 +154,14 @@ class LlamaEngine:
     @property
     def stats(self) -> EngineStats:
         return self._stats
+
+    def reusable_tokens(self, ids: list[int]) -> int:
+        """How many leading tokens of `ids` the KV cache or a saved state already holds
+        (an estimate from any thread: the worker may be changing both meanwhile)."""
+        if not self._kv_reuse:
+            return 0
+        current = common_prefix_length(list(self._evaluated), ids)
+        return max(current, self._states.best_match(ids)[1])
 
     def tokenize(self, text: str) -> list[int]:
         # Tokenizing reads the vocabulary only, so it is safe outside the worker.
@@ -191,10 +215,11 @@ class LlamaEngine:
         prefilled = time.perf_counter()
         healed = False
         tokens: list[int]
+        counts = _DecodeCounts()
         if request.warm:
             text, tokens, reason = "", [], "warm"
         elif complete:
-            text, tokens, reason, healed = self._decode(request, deadline)
+            text, tokens, reason, healed, counts = self._decode(request, deadline)
         else:  # a slow machine gets no suggestion rather than a hang
             text, tokens, reason = "", [], "time_limit"
         return GenerationResult(
@@ -206,6 +231,9 @@ class LlamaEngine:
             generate_s=time.perf_counter() - prefilled,
             stop_reason=reason,
             healed=healed,
+            decode_passes=counts.passes,
+            drafted=counts.drafted,
+            accepted=counts.accepted,
         )
 
     def _prefill(
@@ -216,6 +244,7 @@ class LlamaEngine:
         common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
         if self._snapshot_bytes:
             common = self._use_snapshot(ids, common)
+            self._cache_key = _state_key(request.key, ids)
         keep = min(common, len(ids) if request.warm else len(ids) - 1)
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
@@ -233,56 +262,51 @@ class LlamaEngine:
             start += len(batch)
         return keep, True
 
-    # -- KV snapshots: a second place to come back to ------------------------------------
+    # -- KV states: places to come back to ------------------------------------------------
     def _use_snapshot(self, ids: list[int], common: int) -> int:
-        """Typing somewhere else (a cursor jump, a request for another file) throws away
-        the KV cache of where the user was; they usually come back. Save that state before
-        it is lost, and restore it when a prompt shares much more with it than with the
-        current one (a memcpy instead of a prefill of thousands of tokens)."""
-        snapshot = self._snapshot
-        if snapshot is not None:
-            gain = common_prefix_length(snapshot.tokens, ids) - common
-            if gain >= _SNAPSHOT_MIN_GAIN:
-                # Swap: the current place may recur too (a fresh buffer: the snapshot's
-                # own is about to be read).
-                current = self._save_state(common, reuse_buffer=False)
-                if self._load_state(snapshot):
-                    self._snapshot = current
-                    self._stats.snapshot_restores += 1
-                    return common + gain
-                self._snapshot = None
-                self._evaluated.clear()  # the cache is in an unknown state: start over
-                self._llm.n_tokens = 0
-                return 0
-        # Saved only when this prompt throws away enough (_save_state checks).
-        self._snapshot = self._save_state(common, reuse_buffer=True) or self._snapshot
+        """Typing somewhere else (a cursor jump, another file) throws away the KV cache of
+        where the user was; they usually come back. Save that state (one per document, the
+        least recently used dropped out of model.kv_snapshot_mb) before it is lost, and
+        restore a saved one when it shares much more with a prompt than the cache does (a
+        memcpy instead of a prefill of thousands of tokens)."""
+        best, shared = self._states.best_match(ids)
+        if best is not None and shared - common >= _SNAPSHOT_MIN_GAIN:
+            state = self._states.pop(best)
+            assert state is not None
+            self._save_state(common)  # the place being left may recur too
+            if self._load_state(state):
+                self._stats.snapshot_restores += 1
+                return shared
+            self._evaluated.clear()  # the cache is in an unknown state: start over
+            self._llm.n_tokens = 0
+            return 0
+        self._save_state(common)  # only when this prompt throws away enough (it checks)
         return common
 
-    def _save_state(self, common: int, reuse_buffer: bool) -> _Snapshot | None:
+    def _save_state(self, common: int) -> None:
         if len(self._evaluated) - common < _SNAPSHOT_MIN_LOST:
-            return None  # nothing worth keeping beyond what the new prompt keeps anyway
+            return  # nothing worth keeping beyond what the new prompt keeps anyway
         lib, ctx = self._llama_cpp, self._llm.ctx
         size = int(lib.llama_state_seq_get_size(ctx, 0))
-        if size <= 0 or size > self._snapshot_bytes:
-            return None
-        old = self._snapshot if reuse_buffer else None
-        data = old.data if old is not None and len(old.data) >= size else (ctypes.c_uint8 * size)()
-        if old is not None and data is old.data:
-            self._snapshot = None  # its buffer now holds the new state
+        if not self._states.fits(size):
+            return
+        # Reuse the buffer of this document's previous state: allocating hundreds of MB
+        # of zeroed memory costs more than the copy.
+        data = self._states.spare_buffer(self._cache_key, size) or (ctypes.c_uint8 * size)()
         written = int(lib.llama_state_seq_get_data(ctx, data, size, 0))
         if written <= 0:
-            return None
+            return
+        self._states.put(self._cache_key, SavedState(list(self._evaluated), data, written))
         self._stats.snapshot_saves += 1
-        return _Snapshot(list(self._evaluated), data, written)
 
-    def _load_state(self, snapshot: _Snapshot) -> bool:
+    def _load_state(self, state: SavedState) -> bool:
         lib = self._llama_cpp
-        if int(lib.llama_state_seq_set_data(self._llm.ctx, snapshot.data, snapshot.size, 0)) <= 0:
-            log.warning("restoring a KV snapshot failed; evaluating the prompt afresh")
+        if int(lib.llama_state_seq_set_data(self._llm.ctx, state.data, state.size, 0)) <= 0:
+            log.warning("restoring a KV state failed; evaluating the prompt afresh")
             return False
-        self._evaluated = list(snapshot.tokens)
-        self._llm.n_tokens = len(snapshot.tokens)
-        self._llm.input_ids[: len(snapshot.tokens)] = snapshot.tokens
+        self._evaluated = list(state.tokens)
+        self._llm.n_tokens = len(state.tokens)
+        self._llm.input_ids[: len(state.tokens)] = state.tokens
         return True
 
     def _batch_size(self) -> int:
@@ -306,18 +330,19 @@ class LlamaEngine:
         n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 128, 0, False)
         return buffer.raw[: max(n, 0)]
 
-    def _logits(self) -> Any:
+    def _logits(self, row: int = -1) -> Any:
+        """The logits of output `row` of the last forward pass (-1: its last)."""
         import numpy as np
 
-        pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
-    def _next_token(self) -> int:
+    def _next_token(self, row: int = -1) -> int:
         import numpy as np
 
-        return int(np.argmax(self._logits()))
+        return int(np.argmax(self._logits(row)))
 
-    def _constrained_token(self, pending: bytes) -> int | None:
+    def _constrained_token(self, pending: bytes, row: int = -1) -> int | None:
         """Greedy over the tokens that keep spelling `pending` (token healing)."""
         import numpy as np
 
@@ -330,11 +355,38 @@ class LlamaEngine:
             if len(self._allowed_arrays) > 256:
                 self._allowed_arrays.clear()
             self._allowed_arrays[pending] = allowed
-        return int(allowed[int(np.argmax(self._logits()[allowed]))])
+        return int(allowed[int(np.argmax(self._logits(row)[allowed]))])
+
+    # -- speculative decoding: KV bookkeeping --------------------------------------------
+    def _eval_all_logits(self, batch: list[int]) -> None:
+        """Evaluate `batch` in one forward pass keeping every position's logits
+        (Llama.eval keeps the last only: the context is created without logits_all)."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(batch)] = batch
+        llm.n_tokens = n_past + len(batch)
+        self._evaluated.extend(batch)
+
+    def _truncate(self, n: int) -> None:
+        """Forget the KV entries from position n on (a rejected draft): the cache, the
+        Llama's own token record and ours stay the same sequence."""
+        del self._evaluated[n:]
+        self._llm.n_tokens = n
+        self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
+
+    def _draft_limit(self, request: GenerationRequest, chosen: int) -> int:
+        # A draft token is worth evaluating only if a choice follows it: `chosen` counts
+        # the non-healing tokens chosen so far, the last of which is being evaluated now.
+        later_choices = request.max_tokens - chosen
+        room = self.n_ctx - len(self._evaluated) - 1
+        return max(0, min(_DRAFT_MAX, later_choices - 1, room, self._n_batch - 1))
 
     def _decode(
         self, request: GenerationRequest, deadline: float | None
-    ) -> tuple[str, list[int], str, bool]:
+    ) -> tuple[str, list[int], str, bool, _DecodeCounts]:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
         tokens: list[int] = []
@@ -342,6 +394,13 @@ class LlamaEngine:
         stops = self._stop_ids | request.stop_ids
         pending = request.heal_prefix
         healing_steps = 0  # tokens spent spelling the healed text are not new text
+        counts = _DecodeCounts()
+        # Speculation: `ahead` holds drafted tokens evaluated after the current position
+        # but not yet chosen; `row` is the logits row that predicts the next choice.
+        draft = NgramDraft(self._evaluated) if request.speculative else None
+        ahead: list[int] = []
+        row = -1
+        matched = verified = 0  # the running draft's n-gram length, tokens it got right
         # Each healing step spells at least one byte, so this bound is never the limit.
         for _ in range(request.max_tokens + len(pending)):
             if len(tokens) - healing_steps >= request.max_tokens:
@@ -352,14 +411,14 @@ class LlamaEngine:
                 reason = "time_limit"
                 break
             if pending:
-                constrained = self._constrained_token(pending)
+                constrained = self._constrained_token(pending, row)
                 if constrained is None:  # the vocabulary cannot spell it: give up healing
                     reason = "heal_failed"
                     break
                 token = constrained
                 healing_steps += 1
             else:
-                token = self._next_token()
+                token = self._next_token(row)
             if token in stops:
                 reason = "stop_token"
                 break
@@ -371,7 +430,38 @@ class LlamaEngine:
             if piece and request.should_stop is not None and request.should_stop(piece):
                 reason = "complete"
                 break
-            self._llm.eval([token])
-            self._evaluated.append(token)
+            counts.passes += 1
+            began = time.perf_counter()
+            if draft is None:
+                self._llm.eval([token])
+                self._evaluated.append(token)
+                self._policy.record_pass(1, time.perf_counter() - began)
+                continue
+            draft.append(token)
+            if ahead and ahead[0] == token:  # the draft was right: already evaluated
+                counts.passes -= 1
+                ahead.pop(0)
+                row += 1
+                counts.accepted += 1
+                verified += 1
+                if not ahead:
+                    self._policy.record_draft(matched, verified, verified)
+                continue
+            if ahead:  # the draft went wrong here: its tail is not this sequence
+                self._policy.record_draft(matched, verified + len(ahead), verified)
+                self._truncate(len(self._evaluated) - len(ahead))
+                ahead = []
+            limit = 0 if pending else self._draft_limit(request, len(tokens) - healing_steps)
+            guess, matched = draft.lookup(limit)
+            guess = guess[: self._policy.length(len(guess), matched)]
+            if guess:
+                self._eval_all_logits([token, *guess])
+                ahead, row, verified = guess, 0, 0
+                counts.drafted += len(guess)
+            else:
+                self._llm.eval([token])
+                self._evaluated.append(token)
+                row = -1
+            self._policy.record_pass(1 + len(guess), time.perf_counter() - began)
         healed = bool(request.heal_prefix) and not pending
-        return text, tokens, reason, healed
+        return text, tokens, reason, healed, counts

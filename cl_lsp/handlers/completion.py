@@ -144,6 +144,10 @@ async def _complete(
         return None  # the text changed meanwhile: this answer belongs to an older version
     suggestion = Suggestion(completion.text, completion.replace_suffix_chars)
     service.shown(request, suggestion)
+    # The suggestion after this one's acceptance, computed ahead (planned off the loop).
+    ls.planner.submit(
+        service.prefetch_next, request, suggestion, lambda after: ls.plan(after, uri, version)
+    )
     return _answer(document, offset, suggestion, "model", ls.position_encoding)
 
 
