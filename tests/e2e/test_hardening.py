@@ -85,7 +85,9 @@ async def test_cancellation_storm(raw: Start, tmp_path: Path, slow_model: Path) 
 async def test_shutdown_during_generation_is_answered_promptly(
     raw: Start, tmp_path: Path, slow_model: Path
 ) -> None:
-    server = await raw("--model", str(slow_model), options=SLOW_OPTIONS)
+    # The whole 5k-token prompt in the foreground: no quick start from a short window.
+    options = {**SLOW_OPTIONS, "completion": {**SLOW_OPTIONS["completion"], "quickStartTokens": 0}}
+    server = await raw("--model", str(slow_model), options=options)
     assert (await server.wait_ready())["state"] == "ready"
     uri = (tmp_path / "ws" / "long.py").as_uri()
     text = LONG_DOC * 3 + "result = "  # ~5k tokens: seconds of prefill on the slow model
