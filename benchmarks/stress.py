@@ -30,7 +30,13 @@ from cl_lsp.testing.tiny_model import cached_tiny_codellama  # noqa: E402
 from tests.conftest import MODEL_CACHE  # noqa: E402
 from tests.e2e.asyncrpc import AsyncRaw, position_of, rss_kb  # noqa: E402
 from tests.e2e.storm import run_storm  # noqa: E402
-from tests.e2e.test_hardening import LONG_DOC, SLOW_OPTIONS, TINY_OPTIONS, big_python  # noqa: E402
+from tests.e2e.test_hardening import (  # noqa: E402
+    LONG_DOC,
+    PREFILL_OPTIONS,
+    SLOW_OPTIONS,
+    TINY_OPTIONS,
+    big_python,
+)
 
 
 async def _server(model: Path, work: Path, options: dict[str, Any], root: Path) -> AsyncRaw:
@@ -153,7 +159,7 @@ async def shutdown_latency(work: Path, trials: int = 5) -> dict[str, Any]:
     slow = cached_tiny_codellama(MODEL_CACHE, n_layer=4, n_embd=512, n_head=8, n_ff=1024)
     seconds: list[float] = []
     for trial in range(trials):
-        server = await _server(slow, work, SLOW_OPTIONS, work / f"shutdown{trial}")
+        server = await _server(slow, work, PREFILL_OPTIONS, work / f"shutdown{trial}")
         try:
             uri = (work / f"shutdown{trial}" / "long.py").as_uri()
             text = LONG_DOC * 3 + "result = "

@@ -19,6 +19,11 @@ SLOW_OPTIONS: dict[str, Any] = {
     "completion": {"maxTokens": 16, "maxBlockTokens": 24},
     "model": {"nCtx": 8192, "nBatch": 64},
 }
+# The whole long prompt in the foreground: no quick start from a short window.
+PREFILL_OPTIONS: dict[str, Any] = {
+    **SLOW_OPTIONS,
+    "completion": {**SLOW_OPTIONS["completion"], "quickStartTokens": 0},
+}
 LONG_DOC = "".join(f"def function_{i}(value):\n    return value * {i}\n\n" for i in range(150))
 
 Start = Callable[..., Awaitable[AsyncRaw]]
@@ -85,9 +90,7 @@ async def test_cancellation_storm(raw: Start, tmp_path: Path, slow_model: Path) 
 async def test_shutdown_during_generation_is_answered_promptly(
     raw: Start, tmp_path: Path, slow_model: Path
 ) -> None:
-    # The whole 5k-token prompt in the foreground: no quick start from a short window.
-    options = {**SLOW_OPTIONS, "completion": {**SLOW_OPTIONS["completion"], "quickStartTokens": 0}}
-    server = await raw("--model", str(slow_model), options=options)
+    server = await raw("--model", str(slow_model), options=PREFILL_OPTIONS)
     assert (await server.wait_ready())["state"] == "ready"
     uri = (tmp_path / "ws" / "long.py").as_uri()
     text = LONG_DOC * 3 + "result = "  # ~5k tokens: seconds of prefill on the slow model
