@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cl_lsp.core.index import WorkspaceIndex  # noqa: E402
+from cl_lsp.core.index import RepositoryIndex  # noqa: E402
 from cl_lsp.core.retrieval import (  # noqa: E402
     ContextPiece,
     ContextRequest,
@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # (`from email import errors`) resolve as they would in its repository.
             root = Path(scratch) / "ws"
             shutil.copytree(source, root / source.name, ignore=IGNORED)
-            index = WorkspaceIndex(root, Path(scratch) / "cache", ())
+            index = RepositoryIndex(root, Path(scratch) / "cache", ())
             index.scan()
             points = sample_points(index, source.name, root)
             chosen = sorted(

@@ -1,4 +1,4 @@
-"""Workspace index speed on a large real tree (default: this Python's stdlib).
+"""Repository index speed on a large real tree (default: this Python's stdlib).
 
 Phases, each in a fresh process so peak RSS is per phase:
   cold     fresh cache dir: walk, read, parse and tag every file, write the SQLite cache
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cl_lsp.core.index import WorkspaceIndex  # noqa: E402
+from cl_lsp.core.index import RepositoryIndex  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index_speed.json"
 TARGETS = {"cold_s": 60.0, "warm_s": 5.0, "reindex_p95_ms": 20.0}
@@ -43,7 +43,7 @@ def _peak_rss_mb() -> float:
 
 
 def _scan_phase(root: Path, cache: Path) -> dict[str, object]:
-    index = WorkspaceIndex(root, cache)
+    index = RepositoryIndex(root, cache)
     started = time.perf_counter()
     index.scan()
     seconds = time.perf_counter() - started
@@ -63,7 +63,7 @@ def _scan_phase(root: Path, cache: Path) -> dict[str, object]:
 
 
 def _reindex_phase(root: Path, cache: Path, samples: int) -> dict[str, object]:
-    index = WorkspaceIndex(root, cache)
+    index = RepositoryIndex(root, cache)
     index.scan()
     sized = []
     for rel in index.files():

@@ -169,8 +169,8 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, An
     """Read the file, index its workspace, load the model: (service, request, engine)."""
     from cl_lsp.engine.base import EngineError
     from cl_lsp.engine.loader import load_engine
+    from cl_lsp.repository import Repository, default_cache_dir
     from cl_lsp.service import CompletionRequest, CompletionService
-    from cl_lsp.workspace import Workspace, default_cache_dir
 
     path, line, col = parse_location(args.location)
     try:
@@ -187,7 +187,7 @@ def _prepare(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any, An
     index = None
     rel = str(path)
     if settings.context.enabled:
-        workspace = Workspace(
+        workspace = Repository(
             workspace_root(path, args.root), default_cache_dir(), settings.context.ignore
         )
         workspace.index.scan()

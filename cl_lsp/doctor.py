@@ -146,7 +146,7 @@ def _model(report: Report, settings: Settings) -> bool:
 
 
 def _index(report: Report, settings: Settings, root: Path) -> None:
-    from cl_lsp.workspace import Workspace, default_cache_dir
+    from cl_lsp.repository import Repository, default_cache_dir
 
     report.section(f"index of {root}")
     if not settings.context.enabled:
@@ -156,7 +156,7 @@ def _index(report: Report, settings: Settings, root: Path) -> None:
         report.problem(f"{root} is not a directory", "pass --root DIR")
         return
     started = time.perf_counter()
-    workspace = Workspace(root, default_cache_dir(), settings.context.ignore)
+    workspace = Repository(root, default_cache_dir(), settings.context.ignore)
     try:
         workspace.index.scan()
         stats = workspace.index.stats()

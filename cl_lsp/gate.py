@@ -25,7 +25,7 @@ from pygls.uris import to_fs_path
 from cl_lsp.core.document import Document, DocumentStore
 from cl_lsp.core.filters import secret_content
 from cl_lsp.core.index import is_secret_path
-from cl_lsp.workspace import Workspace
+from cl_lsp.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ class PromptGate:
     def __init__(
         self,
         documents: DocumentStore,
-        workspace: Callable[[], Workspace | None],
+        repository: Callable[[], Repository | None],
     ) -> None:
         self.documents = documents
-        self._workspace = workspace
+        self._repository = repository
         # uri -> (the text judged, the verdict): the content check runs once per text.
         self._verdicts: dict[str, tuple[str, str | None]] = {}
 
@@ -64,9 +64,9 @@ class PromptGate:
     def rel_path(self, uri: str) -> str:
         """The workspace-relative path of a URI, or its file system path outside it."""
         path = to_fs_path(uri) or uri
-        workspace = self._workspace()
-        if workspace is not None:
-            rel = workspace.rel_path(path)
+        repository = self._repository()
+        if repository is not None:
+            rel = repository.rel_path(path)
             if rel is not None:
                 return rel
         return path
@@ -81,23 +81,23 @@ class PromptGate:
         return reason
 
     def _judge(self, uri: str, text: str) -> str | None:
-        workspace = self._workspace()
+        repository = self._repository()
         path = to_fs_path(uri)
-        rel = workspace.rel_path(path) if workspace is not None and path else None
+        rel = repository.rel_path(path) if repository is not None and path else None
         name = rel if rel is not None else (path or uri)
-        by_name = workspace.index.is_secret_path(name) if workspace else is_secret_path(name)
+        by_name = repository.index.is_secret_path(name) if repository else is_secret_path(name)
         if by_name:
             return f"{Path(name).name} looks like a secrets file"
         if secret_content(text.encode("utf-8", "surrogatepass")):
             return "the file holds a private key or a credential"
-        if workspace is None or path is None:
+        if repository is None or path is None:
             return None
         if rel is None:
-            if _inside(workspace.root, Path(path)):
+            if _inside(repository.root, Path(path)):
                 # Under the root by name but resolving outside it: a link out.
                 return "the file is a link that leads out of the workspace"
             return None
-        if not workspace.index.path_allowed(rel):
+        if not repository.index.path_allowed(rel):
             return "the file is ignored (.gitignore, context.ignore or a vendored folder)"
         return None
 

@@ -27,9 +27,9 @@ from cl_lsp.engine.session import ModelSession, as_session
 from cl_lsp.features.base import Feature
 from cl_lsp.gate import PromptGate, PromptText
 from cl_lsp.protocol import ClLspProtocol
+from cl_lsp.repository import Repository
 from cl_lsp.service import CompletionRequest, CompletionService, Plan
 from cl_lsp.transport import StdinReader, StreamAdapter, read_messages
-from cl_lsp.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ class ClLspServer(LanguageServer):
         self.settings = base_settings
         self.documents = DocumentStore()
         self.root: Path | None = None
-        self.workspace_index: Workspace | None = None
+        self.repository: Repository | None = None
         # The only way document text reaches a prompt (see cl_lsp.gate).
-        self.gate = PromptGate(self.documents, lambda: self.workspace_index)
+        self.gate = PromptGate(self.documents, lambda: self.repository)
         self._synced: dict[str, int] = {}  # uri -> document version last given to the index
         self.position_encoding = "utf-16"
         self.client_has_inline_completion = False
@@ -157,7 +157,7 @@ class ClLspServer(LanguageServer):
         else:
             self.session = session = as_session(loaded)
             self.engine = engine = self.guard_engine(session.engine)
-            index = self.workspace_index.index if self.workspace_index else None
+            index = self.repository.index if self.repository else None
             self.service = CompletionService(engine, self.settings, index)
             log.info("engine ready: %s", engine.description)
         finally:
@@ -204,7 +204,7 @@ class ClLspServer(LanguageServer):
             }
         else:
             result = {"state": "ready", "model": self.engine.description}
-        workspace = self.workspace_index
+        workspace = self.repository
         if workspace is not None:
             result["index"] = {
                 "state": "ready" if workspace.scanned.is_set() else "scanning",
@@ -230,7 +230,7 @@ class ClLspServer(LanguageServer):
             log.info("model settings changed: reloading the model")
             self.reload_engine()
         elif self.engine is not None:
-            index = self.workspace_index.index if self.workspace_index else None
+            index = self.repository.index if self.repository else None
             self.service = CompletionService(self.engine, self.settings, index)
         return problems
 
@@ -255,7 +255,7 @@ class ClLspServer(LanguageServer):
         """Files and folders the server itself writes, wherever they are: every log file
         a logging handler writes, the prompt log, the index cache, the statistics."""
         from cl_lsp.acceptance.store import default_path as stats_path
-        from cl_lsp.workspace import default_cache_dir
+        from cl_lsp.repository import default_cache_dir
 
         stats = stats_path()
         # SQLite writes journal files beside the database: the whole folder is ours.
@@ -306,7 +306,7 @@ class ClLspServer(LanguageServer):
         # The document's incremental tree spares the shape decision a parse.
         tree = document.tree_for(request.text) if document is not None else None
         request.tree = tree
-        if self.workspace_index is not None and self._synced.get(uri) != version:
+        if self.repository is not None and self._synced.get(uri) != version:
             # Re-tagging the buffer (~7 ms for a 2,500-line file) stays off this keystroke's
             # path: it runs on the planner thread right after, before the next plan. This
             # request's context sees the file one version behind; its own prefix is exact.
@@ -319,7 +319,7 @@ class ClLspServer(LanguageServer):
 
     def _sync_buffer(self, uri: str, version: int, request: CompletionRequest) -> None:
         """Give the index an open buffer's text (planner thread)."""
-        workspace = self.workspace_index
+        workspace = self.repository
         closed = self.documents.get(uri) is None
         if workspace is None or closed or self._synced.get(uri) == version:
             return  # no index, closed meanwhile, or already given
@@ -336,8 +336,8 @@ class ClLspServer(LanguageServer):
         """A closed buffer: the index goes back to the file on disk."""
         self._synced.pop(uri, None)
         self.gate.forget(uri)
-        if self.workspace_index is not None:
-            self.workspace_index.index.drop_text(self.rel_path(uri))
+        if self.repository is not None:
+            self.repository.index.drop_text(self.rel_path(uri))
 
     def stop(self) -> None:
         """Release the model, the watcher and the planner (idempotent: shutdown, then exit)."""
@@ -348,8 +348,8 @@ class ClLspServer(LanguageServer):
             task.cancel()
         if self.engine is not None:
             self.engine.close()
-        if self.workspace_index is not None:
-            self.workspace_index.close()
+        if self.repository is not None:
+            self.repository.close()
         self.planner.shutdown(wait=False, cancel_futures=True)
         for feature in self.features:
             feature.close()

@@ -10,7 +10,7 @@ from cl_lsp.core.filters import normpath
 from cl_lsp.core.symbols import Import
 
 if TYPE_CHECKING:
-    from cl_lsp.core.index import WorkspaceIndex
+    from cl_lsp.core.index import RepositoryIndex
 
 # ---------------------------------------------------------------------------------------
 # Import resolution per language
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class Resolver:
     """Path lookups over the indexed files (the caller holds the index lock)."""
 
-    def __init__(self, index: WorkspaceIndex, from_path: str) -> None:
+    def __init__(self, index: RepositoryIndex, from_path: str) -> None:
         self.index = index
         self.from_path = from_path
         self.from_dir = from_path.rsplit("/", 1)[0] if "/" in from_path else ""

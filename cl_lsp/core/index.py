@@ -45,7 +45,7 @@ def _cache_key(digest: str, language: str) -> str:
     return f"{digest}:{language}"
 
 
-class WorkspaceIndex:
+class RepositoryIndex:
     """Tags of every indexable file under `root`; thread-safe lookups and updates."""
 
     def __init__(

@@ -79,7 +79,7 @@ class CodeActions(Feature):
             return None
         with self.lock:
             if self.service is None or self.service_engine is not engine:
-                index = ls.workspace_index.index if ls.workspace_index else None
+                index = ls.repository.index if ls.repository else None
                 chat = ls.session.chat if ls.session is not None else None
                 self.service = make_service(engine, ls.settings, index, chat)
                 self.service_engine = engine

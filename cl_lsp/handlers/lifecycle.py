@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from cl_lsp.handlers.progress import WorkProgress, begin_progress
-from cl_lsp.workspace import Workspace, default_cache_dir
+from cl_lsp.repository import Repository, default_cache_dir
 
 if TYPE_CHECKING:
     from cl_lsp.server import ClLspServer
@@ -94,7 +94,7 @@ def _scan_report(reporter: WorkProgress) -> Callable[[int, int], None]:
 
 
 def _scan_summary(ls: ClLspServer) -> str:
-    workspace = ls.workspace_index
+    workspace = ls.repository
     stats = workspace.index.stats() if workspace else {}
     return f"{stats.get('files', 0)} files, {stats.get('definitions', 0)} definitions"
 
@@ -115,7 +115,7 @@ def register(server: ClLspServer) -> None:
         if ls.client_has_inline_completion:
             ls.cl_protocol.withdraw_feature(types.TEXT_DOCUMENT_COMPLETION)
         if ls.root is not None and ls.settings.context.enabled:
-            ls.workspace_index = Workspace(
+            ls.repository = Repository(
                 ls.root, default_cache_dir(), ls.settings.context.ignore, ls.own_paths()
             )
         log.info(
@@ -136,7 +136,7 @@ def register(server: ClLspServer) -> None:
         if ls.client_has_configuration:
             await _pull_configuration(ls)
             ls.start_engine()
-        workspace = ls.workspace_index
+        workspace = ls.repository
         if workspace is None:
             return
         caps = ls.client_capabilities
@@ -155,11 +155,11 @@ def register(server: ClLspServer) -> None:
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched_files(ls: ClLspServer, params: types.DidChangeWatchedFilesParams) -> None:
-        if ls.workspace_index is not None:
+        if ls.repository is not None:
             for change in params.changes:
                 path = to_fs_path(change.uri)
                 if path:
-                    ls.workspace_index.file_changed(path)
+                    ls.repository.file_changed(path)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def configuration_changed(

@@ -341,13 +341,13 @@ SOURCES = {
 
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from cl_lsp.core.index import WorkspaceIndex
+    from cl_lsp.core.index import RepositoryIndex
 
     root = tmp_path_factory.mktemp("fuzzws")
     for rel, text in SOURCES.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    index = WorkspaceIndex(root, None)
+    index = RepositoryIndex(root, None)
     index.scan()
     yield index
     index.close()

@@ -12,7 +12,7 @@ import pytest
 
 from cl_lsp.core import index as index_mod
 from cl_lsp.core.filters import IgnoreRules, content_skip_reason, is_secret_path, parse_gitignore
-from cl_lsp.core.index import WorkspaceIndex
+from cl_lsp.core.index import RepositoryIndex
 from cl_lsp.core.symbols import Import
 
 
@@ -26,8 +26,8 @@ def write(root: Path, rel: str, text: str | bytes = "") -> Path:
     return path
 
 
-def scanned(root: Path, cache: Path | None = None, **kwargs) -> WorkspaceIndex:
-    index = WorkspaceIndex(root, cache, **kwargs)
+def scanned(root: Path, cache: Path | None = None, **kwargs) -> RepositoryIndex:
+    index = RepositoryIndex(root, cache, **kwargs)
     index.scan()
     return index
 
@@ -298,7 +298,7 @@ def test_unreadable_dir_and_file_deleted_mid_scan(tmp_path: Path, monkeypatch) -
         return real_scandir(path)
 
     monkeypatch.setattr(index_mod.os, "scandir", scandir)
-    index = WorkspaceIndex(tmp_path, None)
+    index = RepositoryIndex(tmp_path, None)
 
     def progress(done: int, total: int) -> None:
         if done == 1:  # the walk is over: delete a file it found
@@ -313,7 +313,7 @@ def test_cancel_stops_the_scan(tmp_path: Path) -> None:
     for i in range(20):
         write(tmp_path, f"f{i:02}.py", f"def f{i}(): pass\n")
     cancel = threading.Event()
-    index = WorkspaceIndex(tmp_path, None)
+    index = RepositoryIndex(tmp_path, None)
     index.scan(progress=lambda done, total: done == 5 and cancel.set(), cancel=cancel)
     assert len(index.files()) == 5
 
@@ -440,7 +440,7 @@ def test_gitignore_change_via_update_file(tmp_path: Path) -> None:
 def test_concurrent_scan_and_buffer_updates(tmp_path: Path) -> None:
     for i in range(60):
         write(tmp_path, f"m{i}.py", f"def m{i}(): pass\n" * 20)
-    index = WorkspaceIndex(tmp_path, tmp_path / ".c")
+    index = RepositoryIndex(tmp_path, tmp_path / ".c")
     worker = threading.Thread(target=index.scan)
     worker.start()
     for i in range(200):

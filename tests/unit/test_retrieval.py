@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cl_lsp.core.index import WorkspaceIndex
+from cl_lsp.core.index import RepositoryIndex
 from cl_lsp.core.retrieval import (
     ContextRequest,
     ContextSplit,
@@ -98,7 +98,7 @@ def write(root: Path, files: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> tuple[Path, WorkspaceIndex]:
+def workspace(tmp_path: Path) -> tuple[Path, RepositoryIndex]:
     root = tmp_path / "ws"
     write(
         root,
@@ -111,7 +111,7 @@ def workspace(tmp_path: Path) -> tuple[Path, WorkspaceIndex]:
             ".env": SECRET,
         },
     )
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     return root, index
 
@@ -135,7 +135,9 @@ def blank_line_in_report(text: str) -> int:
     return cursor_at(text, "return label") - 1
 
 
-def test_definition_used_at_cursor_lands_in_context(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_definition_used_at_cursor_lands_in_context(
+    workspace: tuple[Path, RepositoryIndex],
+) -> None:
     _, index = workspace
     window = build_context(request(APP, blank_line_in_report(APP)), index, words)
     assert "# Path: pkg/geometry.py" in window.text
@@ -146,7 +148,7 @@ def test_definition_used_at_cursor_lands_in_context(workspace: tuple[Path, Works
     assert all(p.source_path != "pkg/app.py" for p in window.pieces)
 
 
-def test_imported_module_api_appears(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_imported_module_api_appears(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     window = build_context(request(APP, blank_line_in_report(APP)), index, words)
     util_pieces = [p for p in window.pieces if p.source_path == "pkg/util.py"]
@@ -156,7 +158,7 @@ def test_imported_module_api_appears(workspace: tuple[Path, WorkspaceIndex]) -> 
 
 
 def test_every_line_is_a_comment_labelled_with_its_path(
-    workspace: tuple[Path, WorkspaceIndex],
+    workspace: tuple[Path, RepositoryIndex],
 ) -> None:
     _, index = workspace
     window = build_context(request(APP, blank_line_in_report(APP)), index, words)
@@ -166,7 +168,7 @@ def test_every_line_is_a_comment_labelled_with_its_path(
         assert piece.text.split("\n")[0] == f"# Path: {piece.source_path}"
 
 
-def test_secret_file_never_appears(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_secret_file_never_appears(workspace: tuple[Path, RepositoryIndex]) -> None:
     root, index = workspace
     assert index.is_secret_path(".env")
     text = APP.replace("    return label", "    key = API_KEY\n    return label")
@@ -187,7 +189,7 @@ def test_secret_file_never_appears(workspace: tuple[Path, WorkspaceIndex]) -> No
 
 
 def test_paths_out_of_the_workspace_are_never_read(
-    workspace: tuple[Path, WorkspaceIndex], tmp_path: Path
+    workspace: tuple[Path, RepositoryIndex], tmp_path: Path
 ) -> None:
     root, index = workspace
     outside = tmp_path / "outside.py"
@@ -200,7 +202,7 @@ def test_paths_out_of_the_workspace_are_never_read(
     assert "leaked_secret_function" not in window.text
 
 
-def test_budget_is_never_exceeded(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_budget_is_never_exceeded(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     extra = {
         "open_documents": {"pkg/geometry.py": GEOMETRY, "pkg/util.py": UTIL},
@@ -216,7 +218,7 @@ def test_budget_is_never_exceeded(workspace: tuple[Path, WorkspaceIndex]) -> Non
     assert build_context(request(APP, 0, 0), index, words) == ContextWindow((), "", 0, 0)
 
 
-def test_same_definition_is_not_included_twice(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_same_definition_is_not_included_twice(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     text = APP.replace("    return label", "    again = area(1, 2) + area(3, 4)\n    return label")
     window = build_context(request(text, blank_line_in_report(text), budget=2000), index, words)
@@ -232,7 +234,7 @@ def typed(text: str, offset: int, line: str) -> list[tuple[str, int]]:
     return states
 
 
-def test_text_is_stable_while_typing_on_a_line(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_text_is_stable_while_typing_on_a_line(workspace: tuple[Path, RepositoryIndex]) -> None:
     root, index = workspace
     offset = blank_line_in_report(APP) + len("    ")
     extra = {
@@ -248,7 +250,7 @@ def test_text_is_stable_while_typing_on_a_line(workspace: tuple[Path, WorkspaceI
 
 
 def test_text_changes_when_moving_to_another_function(
-    workspace: tuple[Path, WorkspaceIndex],
+    workspace: tuple[Path, RepositoryIndex],
 ) -> None:
     _, index = workspace
     in_report = build_context(request(APP, blank_line_in_report(APP), 60), index, words)
@@ -265,7 +267,7 @@ def test_similar_code_from_open_documents(tmp_path: Path) -> None:
     )
     current = "def collect(rows):\n    totals = {}\n    for row in rows:\n\n"
     write(root, {"a/sibling.py": sibling, "a/current.py": current})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     req = ContextRequest(
         "a/current.py",
@@ -283,7 +285,7 @@ def test_similar_code_from_open_documents(tmp_path: Path) -> None:
     assert all(p.source_path != "a/current.py" for p in window.pieces)
 
 
-def test_split_decides_who_wins_a_tight_budget(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_split_decides_who_wins_a_tight_budget(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     extra = {"open_documents": {"pkg/geometry.py": GEOMETRY}}
     offset = blank_line_in_report(APP)
@@ -312,7 +314,7 @@ def test_typescript_definition_with_line_comments(tmp_path: Path) -> None:
         "}\n"
     )
     write(root, {"src/geo.ts": geo, "src/app.ts": app})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     offset = app.index("\n\n  return") + 1
     window = build_context(
@@ -341,7 +343,7 @@ def test_c_definitions_through_an_include(tmp_path: Path) -> None:
         "    return v;\n}\n"
     )
     write(root, {"util.h": header, "util.c": util, "main.c": main})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     offset = main.index("\n\n    return") + 1
     window = build_context(ContextRequest("main.c", "c", main, offset, 200), index, words)
@@ -389,7 +391,7 @@ def test_python_method_scope_and_outer_class() -> None:
     assert scope.end == 5
 
 
-def test_odd_requests_do_not_fail(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_odd_requests_do_not_fail(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     for text, offset, language in (("", 0, "python"), ("x = 1", 99, "python"), ("a b", 1, "cobol")):
         window = build_context(ContextRequest("new.py", language, text, offset, 50), index, words)
@@ -398,7 +400,7 @@ def test_odd_requests_do_not_fail(workspace: tuple[Path, WorkspaceIndex]) -> Non
     assert "def area" in unindexed.text  # no tags for the file yet: identifiers still resolve
 
 
-def test_explain_lists_pieces(workspace: tuple[Path, WorkspaceIndex]) -> None:
+def test_explain_lists_pieces(workspace: tuple[Path, RepositoryIndex]) -> None:
     _, index = workspace
     window = build_context(request(APP, blank_line_in_report(APP)), index, words)
     table = explain(window)
@@ -429,7 +431,7 @@ def test_a_long_doc_comment_line_does_not_hide_a_file(tmp_path: Path) -> None:
     )
     minified = "/*! v1 */\n" + "function a(){return 1}" * 100 + "\n"
     write(root, {"src/router.ts": router, "src/app.ts": app, "src/bundle.js": minified})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     assert index.files() == ["src/app.ts", "src/router.ts"]  # the bundle is still skipped
     offset = app.index("\n\n  return") + 1
@@ -462,7 +464,7 @@ def test_builtin_like_names_defined_in_the_workspace_are_looked_up(tmp_path: Pat
     """`echo`, `format`, `open`... are noise unless the workspace defines them (click)."""
     root = tmp_path / "ws"
     write(root, {"pkg/__init__.py": "", "pkg/termui.py": CLI_UTILS, "pkg/cli.py": CLI_APP})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     offset = cursor_at(CLI_APP, "return text") - 1
     split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)
@@ -530,7 +532,7 @@ def test_the_declared_class_of_an_object_decides_its_members(tmp_path: Path) -> 
             "pkg/books.py": BOOKS.replace("total = amount * 2", "total = self.main.lines"),
         },
     )
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     text = (root / "pkg/books.py").read_text()
     offset = cursor_at(text, "return total") - 1
@@ -596,7 +598,7 @@ def test_go_methods_of_the_receiver_type_and_package_functions(tmp_path: Path) -
             "cli/describe.go": GO_CURRENT,
         },
     )
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     offset = GO_CURRENT.index("\n\n\treturn text") + 1
     window = build_context(
@@ -629,7 +631,7 @@ def test_a_name_imported_but_not_used_yet_is_shown_with_its_doc(tmp_path: Path) 
         "}\n"
     )
     write(root, {"src/dates.ts": dates, "src/app.ts": app})
-    index = WorkspaceIndex(root, tmp_path / "cache", ())
+    index = RepositoryIndex(root, tmp_path / "cache", ())
     index.scan()
     offset = app.index("\n\n  return") + 1
     split = ContextSplit(definition=1.0, api=0.0, similar=0.0, edit=0.0)

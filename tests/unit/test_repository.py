@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import watchdog.observers
 
-from cl_lsp.workspace import Workspace
+from cl_lsp.repository import Repository
 
 
 def wait_for(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -21,10 +21,10 @@ def wait_for(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyp
     return False
 
 
-def make_workspace(tmp_path: Path) -> Workspace:
+def make_workspace(tmp_path: Path) -> Repository:
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "a.py").write_text("def alpha():\n    return 1\n")
-    workspace = Workspace(tmp_path / "repo", tmp_path / "cache")
+    workspace = Repository(tmp_path / "repo", tmp_path / "cache")
     workspace.start_scan()
     assert workspace.scanned.wait(30)
     return workspace

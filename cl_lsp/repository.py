@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from cl_lsp.core.index import WorkspaceIndex
+from cl_lsp.core.index import RepositoryIndex
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def default_cache_dir() -> Path:
     return user_cache_path("cl-lsp") / "index"
 
 
-class Workspace:
+class Repository:
     def __init__(
         self,
         root: Path,
@@ -40,7 +40,7 @@ class Workspace:
         # is never a workspace change. A log file inside the workspace would otherwise
         # log its own change events, each a new change (a feedback loop).
         self.own_paths = tuple(_resolved(p) for p in (own_paths or []))
-        self.index = WorkspaceIndex(self.root, cache_dir, ignore=list(ignore or []))
+        self.index = RepositoryIndex(self.root, cache_dir, ignore=list(ignore or []))
         self.scanned = threading.Event()
         self._cancel = threading.Event()
         self._observer: object | None = None
