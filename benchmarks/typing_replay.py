@@ -973,7 +973,7 @@ ACCEPT_RESULTS = Path(__file__).parent / "results" / "accept.json"
 
 def run_accept(args: argparse.Namespace) -> None:
     from cl_lsp.config import Settings, merged
-    from cl_lsp.core.completion_cache import Suggestion
+    from cl_lsp.core.suggestion import Suggestion
     from cl_lsp.engine.loader import embedded_model_path, load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 

@@ -18,11 +18,11 @@ import tree_sitter as ts
 
 from cl_lsp.config import Settings
 from cl_lsp.core.block_scope import block_scope
-from cl_lsp.core.completion_cache import CompletionCache, Suggestion, prompt_key
+from cl_lsp.core.completion_cache import CompletionCache, prompt_key
 from cl_lsp.core.healing import back_off
 from cl_lsp.core.languages import detect
 from cl_lsp.core.line_encoder import LineEncoder
-from cl_lsp.core.postprocess import Cleaned, StreamGuard, clean
+from cl_lsp.core.postprocess import StreamGuard, clean
 from cl_lsp.core.prompt import CONTEXT_MARGIN, Layout, Prompt, choose_layout, fit_prompt
 from cl_lsp.core.retrieval import (
     ContextRequest,
@@ -32,6 +32,7 @@ from cl_lsp.core.retrieval import (
     cached_counter,
 )
 from cl_lsp.core.shape import Shape, decide_shape
+from cl_lsp.core.suggestion import Suggestion
 from cl_lsp.core.window import TextWindow, fim_window
 from cl_lsp.engine.base import Engine, GenerationRequest, GenerationResult
 
@@ -425,7 +426,7 @@ class CompletionService:
         """Clean the model's raw text against the document."""
         assert plan.window is not None
         offset = max(0, min(request.offset, len(request.text)))
-        cleaned: Cleaned = clean(
+        cleaned: Suggestion = clean(
             result.text,
             request.text[:offset],
             request.text[offset:],

@@ -16,12 +16,7 @@ import hashlib
 from dataclasses import dataclass
 
 from cl_lsp.core.lru import LRU
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    text: str  # inserted at the cursor
-    replace_suffix_chars: int  # characters after the cursor it replaces
+from cl_lsp.core.suggestion import Suggestion
 
 
 @dataclass(frozen=True)

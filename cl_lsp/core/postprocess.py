@@ -4,7 +4,7 @@ A chain of small pure steps composed by `clean`; `StreamGuard` runs the cheap on
 tokens arrive so the engine can stop generating as soon as the answer is complete.
 
 Rule for text the completion shares with the rest of the cursor line (an auto-inserted
-`)`, a `;`): the completion keeps it and `Cleaned.replace_suffix_chars` says how many
+`)`, a `;`): the completion keeps it and `Suggestion.replace_suffix_chars` says how many
 characters after the cursor the insertion replaces, so the editor shows one copy and
 inline-completion clients can render the closer as already typed. Overlap with later
 lines is cut from the completion instead (replace ranges never cross a line).
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter as ts
+
+from cl_lsp.core.suggestion import EMPTY, Suggestion
 
 from .block_scope import BlockScope, block_scope, opens_block, starts_top_level_definition
 from .languages import new_parser, spec_by_name
@@ -38,13 +40,6 @@ MIN_EVIDENCE = 1  # letters/digits an overlap needs before it may cut on a brack
 RUN_EXTRA_EVIDENCE = 9  # more for lines not at the completion's end or re-indented
 
 
-@dataclass(frozen=True)
-class Cleaned:
-    text: str
-    replace_suffix_chars: int = 0
-
-
-EMPTY = Cleaned("", 0)
 
 
 # --------------------------------------------------------------------------- lexing
@@ -746,7 +741,7 @@ def clean(
     *,
     tree: ts.Tree | None = None,
     scope: BlockScope | None = None,
-) -> Cleaned:
+) -> Suggestion:
     """The insertion for raw model output at the cursor between prefix and suffix.
 
     `tree`, when given, is the parse of prefix + suffix: it saves the syntax guard one
@@ -770,7 +765,7 @@ def clean(
             below = _clean(
                 rest, prefix + "\n", suffix, Shape.BLOCK, language, max_lines, inserted, scope
             )
-            return Cleaned("\n" + below.text) if below.text else EMPTY
+            return Suggestion("\n" + below.text) if below.text else EMPTY
     return _clean(text, prefix, suffix, shape, language, max_lines, tree, scope)
 
 
@@ -805,7 +800,7 @@ def _clean(
     max_lines: int,
     tree: ts.Tree | None,
     scope: BlockScope | None,
-) -> Cleaned:
+) -> Suggestion:
     if shape is Shape.LINE:
         text = first_line(text)
     model_space = _trailing_space(text)
@@ -828,7 +823,7 @@ def _clean(
     text, replace = syntax_guard(text, replace, prefix, suffix, language, tree)
     if not text.strip():
         return EMPTY
-    return Cleaned(text, replace)
+    return Suggestion(text, replace)
 
 
 class StreamGuard:

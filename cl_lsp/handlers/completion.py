@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from cl_lsp.core.completion_cache import Suggestion
 from cl_lsp.core.document import Document
+from cl_lsp.core.suggestion import Suggestion
 from cl_lsp.engine.base import Cancelled, GenerationResult
 from cl_lsp.gate import Refused
 from cl_lsp.handlers.acceptance import accept_command, should_answer

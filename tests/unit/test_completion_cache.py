@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cl_lsp.core.completion_cache import CompletionCache, Suggestion, prompt_key
+from cl_lsp.core.completion_cache import CompletionCache, prompt_key
+from cl_lsp.core.suggestion import Suggestion
 
 DOC = "def f(x):\n    return \n"
 CURSOR = DOC.index("return ") + len("return ")

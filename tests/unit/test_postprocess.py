@@ -7,8 +7,9 @@ import pytest
 from cl_lsp.core import postprocess as pp
 from cl_lsp.core.block_scope import block_scope
 from cl_lsp.core.languages import new_parser
-from cl_lsp.core.postprocess import BracketContext, Cleaned, StreamGuard, clean
+from cl_lsp.core.postprocess import BracketContext, StreamGuard, clean
 from cl_lsp.core.shape import Shape, decide_shape
+from cl_lsp.core.suggestion import Suggestion
 from tests.conftest import record_parses
 
 
@@ -434,9 +435,9 @@ def test_clean_respects_max_lines() -> None:
 
 
 def test_clean_none_shape_and_empty_results() -> None:
-    assert clean("x", "a", "b", Shape.NONE, None) == Cleaned("", 0)
-    assert clean("", "x = ", "\n", Shape.LINE, None) == Cleaned("", 0)
-    assert clean("\nfoo()", "x = ", "\n", Shape.LINE, "python") == Cleaned("", 0)
+    assert clean("x", "a", "b", Shape.NONE, None) == Suggestion("", 0)
+    assert clean("", "x = ", "\n", Shape.LINE, None) == Suggestion("", 0)
+    assert clean("\nfoo()", "x = ", "\n", Shape.LINE, "python") == Suggestion("", 0)
 
 
 def test_clean_without_language() -> None:
@@ -470,7 +471,7 @@ def test_clean_on_a_large_file_with_a_tree() -> None:
     tree = new_parser("python").parse((prefix + suffix).encode())
     raw = "z = y * 2\n    return z\n\ndef h():\n    pass"
     result = clean(raw, prefix, suffix, Shape.BLOCK, "python", tree=tree)
-    assert result == Cleaned("z = y * 2\n    return z", 0)
+    assert result == Suggestion("z = y * 2\n    return z", 0)
 
 
 # --------------------------------------------------------------------------- streaming
@@ -613,13 +614,14 @@ def test_continuation_shows_the_lines_below() -> None:
     prefix, suffix = split(CONT)
     shape = decide_shape(prefix + suffix, len(prefix), "python").shape
     assert shape is Shape.CONTINUATION
-    assert clean("\n    c = b * 2", prefix, suffix, shape, "python") == Cleaned("\n    c = b * 2")
+    expected = Suggestion("\n    c = b * 2")
+    assert clean("\n    c = b * 2", prefix, suffix, shape, "python") == expected
     # The copy of the suffix goes; extending the line keeps the line only.
     assert clean("\n    c = b\n    return b\n", prefix, suffix, shape, "python").text == (
         "\n    c = b"
     )
     assert clean(" * 2\n    c = b", prefix, suffix, shape, "python").text == " * 2"
-    assert clean("\n", prefix, suffix, shape, "python") == Cleaned("")
+    assert clean("\n", prefix, suffix, shape, "python") == Suggestion("")
 
 
 def test_stream_continuation_goes_past_the_first_newline_and_stops_at_the_scope() -> None:
@@ -646,7 +648,7 @@ def test_continuation_in_a_large_file_uses_the_documents_tree() -> None:
     shape = decide_shape(prefix + suffix, len(prefix), "python", tree).shape
     assert shape is Shape.CONTINUATION and len(prefix) > pp.GUARD_FULL_BYTES
     result = clean("\n    return b\n\ndef h():", prefix, suffix, shape, "python", tree=tree)
-    assert result == Cleaned("\n    return b")
+    assert result == Suggestion("\n    return b")
 
 
 def test_block_scope_without_a_tree_does_not_parse_a_huge_document(

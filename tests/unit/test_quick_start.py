@@ -69,7 +69,7 @@ def test_the_suggestion_after_acceptance_is_ready_when_tab_is_pressed(smollm: Pa
 
     import pytest
 
-    from cl_lsp.core.completion_cache import Suggestion
+    from cl_lsp.core.suggestion import Suggestion
     from cl_lsp.engine.base import Cancelled, GenerationRequest
 
     def service(cache: bool) -> CompletionService:
