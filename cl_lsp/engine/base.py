@@ -128,6 +128,32 @@ class EngineStats:
         self.accepted += result.accepted
 
 
+class EngineFacts:
+    """The read-only facts both engines report (the `Engine` protocol's properties but
+    `n_ctx`); an engine sets the four fields in its constructor."""
+
+    _spec: PromptSpec
+    _stop_ids: frozenset[int]
+    _description: str
+    _stats: EngineStats
+
+    @property
+    def spec(self) -> PromptSpec:
+        return self._spec
+
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        return self._stop_ids
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def stats(self) -> EngineStats:
+        return self._stats
+
+
 class Engine(Protocol):
     """A loaded model behind one worker: tokenize, and generate from token ids."""
 

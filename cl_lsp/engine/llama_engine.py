@@ -27,6 +27,7 @@ from cl_lsp.core.prompt import PromptSpec, common_prefix_length
 from cl_lsp.engine.base import (
     Cancelled,
     EngineError,
+    EngineFacts,
     EngineStats,
     GenerationRequest,
     GenerationResult,
@@ -74,7 +75,7 @@ def default_threads() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
-class LlamaEngine:
+class LlamaEngine(EngineFacts):
     """Serve generation requests for one GGUF model, strictly one at a time."""
 
     def __init__(
@@ -136,24 +137,8 @@ class LlamaEngine:
 
     # -- what the service reads -------------------------------------------------------
     @property
-    def spec(self) -> PromptSpec:
-        return self._spec
-
-    @property
-    def stop_ids(self) -> frozenset[int]:
-        return self._stop_ids
-
-    @property
     def n_ctx(self) -> int:
         return int(self._llm.n_ctx())
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def stats(self) -> EngineStats:
-        return self._stats
 
     def reusable_tokens(self, ids: list[int]) -> int:
         """How many leading tokens of `ids` the KV cache or a saved state already holds

@@ -40,6 +40,7 @@ from cl_lsp.core.prompt import PromptSpec
 from cl_lsp.engine.base import (
     Cancelled,
     EngineError,
+    EngineFacts,
     EngineStats,
     GenerationRequest,
     GenerationResult,
@@ -100,7 +101,7 @@ class _Http:
             conn.close()
 
 
-class RemoteEngine:
+class RemoteEngine(EngineFacts):
     """The Engine protocol against an OpenAI-compatible `/v1/completions` endpoint."""
 
     def __init__(
@@ -135,24 +136,8 @@ class RemoteEngine:
 
     # -- the Engine protocol --------------------------------------------------------------
     @property
-    def spec(self) -> PromptSpec:
-        return self._spec
-
-    @property
-    def stop_ids(self) -> frozenset[int]:
-        return self._stop_ids
-
-    @property
     def n_ctx(self) -> int:
         return self._n_ctx
-
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def stats(self) -> EngineStats:
-        return self._stats
 
     def tokenize(self, text: str) -> list[int]:
         if not text:
