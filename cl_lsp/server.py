@@ -8,7 +8,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,10 +24,11 @@ from cl_lsp.engine.guarded import GuardedEngine
 from cl_lsp.engine.prompt_log import PROMPT_LOG_ENV, PromptLogEngine
 from cl_lsp.engine.session import ModelSession, as_session
 from cl_lsp.features.base import Feature
-from cl_lsp.gate import PromptGate, PromptText
+from cl_lsp.features.completion import Completions
+from cl_lsp.gate import PromptGate
 from cl_lsp.protocol import ClLspProtocol
 from cl_lsp.repository import Repository
-from cl_lsp.service import CompletionRequest, CompletionService, Plan
+from cl_lsp.service import CompletionService
 from cl_lsp.transport import StdinReader, StreamAdapter, read_messages
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,6 @@ class ClLspServer(LanguageServer):
         self.repository: Repository | None = None
         # The only way document text reaches a prompt (see cl_lsp.gate).
         self.gate = PromptGate(self.documents, lambda: self.repository)
-        self._synced: dict[str, int] = {}  # uri -> document version last given to the index
         self.position_encoding = "utf-16"
         self.client_has_inline_completion = False
         self.client_has_configuration = False
@@ -70,12 +69,11 @@ class ClLspServer(LanguageServer):
         self.engine_error: EngineError | None = None
         self.engine_ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
-        # Planning (tokenizing, context) runs here, off the event loop.
-        self.planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cl-lsp-plan")
-        self.inflight: dict[str, asyncio.Task[Any]] = {}
         # Features with state of their own (code actions, syntax diagnostics): they hear
         # document events through their hooks (cl_lsp.features.base.Feature).
         self.features: list[Feature] = []
+        # The completion feature, by name too: commands and tests ask it for plans.
+        self.completions = Completions(self)
         self.acceptance = Recorder()  # what the user accepts; opens its database on first use
         self._stopped = False
         self._told_loading = False
@@ -235,8 +233,8 @@ class ClLspServer(LanguageServer):
         return problems
 
     def reload_engine(self) -> None:
-        for task in list(self.inflight.values()):
-            task.cancel()
+        for feature in self.features:
+            feature.model_changed()
         engine, self.engine, self.service = self.engine, None, None
         self.engine_error = None
         self.engine_ready.clear()
@@ -286,71 +284,15 @@ class ClLspServer(LanguageServer):
             except Exception:
                 log.exception("%s hook of %s for %s failed", event, type(feature).__name__, uri)
 
-    def completion_request(self, admitted: PromptText, offset: int) -> CompletionRequest:
-        """A request at `offset` of a text the gate admitted, keyed by its URI (a newer
-        request for the same document supersedes it)."""
-        return CompletionRequest(
-            text=admitted.text,
-            offset=offset,
-            rel_path=admitted.rel_path,
-            language_id=admitted.language_id,
-            key=admitted.uri,
-        )
-
-    def plan(self, request: CompletionRequest, uri: str, version: int) -> Plan:
-        """Bring the index up to date with the open buffer, gather edits, plan the prompt.
-        `request` comes from `completion_request`, that is from a text the gate admitted;
-        the context from other buffers passes the gate here."""
-        assert self.service is not None
-        document = self.documents.get(uri)
-        # The document's incremental tree spares the shape decision a parse.
-        tree = document.tree_for(request.text) if document is not None else None
-        request.tree = tree
-        if self.repository is not None and self._synced.get(uri) != version:
-            # Re-tagging the buffer (~7 ms for a 2,500-line file) stays off this keystroke's
-            # path: it runs on the planner thread right after, before the next plan. This
-            # request's context sees the file one version behind; its own prefix is exact.
-            self.planner.submit(self._sync_buffer, uri, version, request)
-        return self.service.plan(
-            request,
-            recent_edits=self.gate.recent_edits(uri),
-            open_documents=self.gate.other_documents(uri),
-        )
-
-    def _sync_buffer(self, uri: str, version: int, request: CompletionRequest) -> None:
-        """Give the index an open buffer's text (planner thread)."""
-        workspace = self.repository
-        closed = self.documents.get(uri) is None
-        if workspace is None or closed or self._synced.get(uri) == version:
-            return  # no index, closed meanwhile, or already given
-        try:
-            # request.tree is the planner's own copy of a parse of exactly request.text.
-            workspace.index.update_text(
-                request.rel_path, request.text, request.language_id or "", tree=request.tree
-            )
-        except Exception:  # an index failure must not take completions down with it
-            log.exception("indexing the buffer %s failed", uri)
-        self._synced[uri] = version
-
-    def forget_buffer(self, uri: str) -> None:
-        """A closed buffer: the index goes back to the file on disk."""
-        self._synced.pop(uri, None)
-        self.gate.forget(uri)
-        if self.repository is not None:
-            self.repository.index.drop_text(self.rel_path(uri))
-
     def stop(self) -> None:
         """Release the model, the watcher and the planner (idempotent: shutdown, then exit)."""
         if self._stopped:
             return
         self._stopped = True
-        for task in list(self.inflight.values()):
-            task.cancel()
         if self.engine is not None:
             self.engine.close()
         if self.repository is not None:
             self.repository.close()
-        self.planner.shutdown(wait=False, cancel_futures=True)
         for feature in self.features:
             feature.close()
         self.acceptance.close()
@@ -364,7 +306,7 @@ def create_server(
     """A configured server; no module-level singleton, so tests can build several."""
     from cl_lsp.features.code_actions import CodeActions
     from cl_lsp.features.syntax_diagnostics import SyntaxDiagnostics
-    from cl_lsp.handlers import commands, completion, documents, lifecycle
+    from cl_lsp.handlers import commands, documents, lifecycle
 
     if load_engine is None:
         from cl_lsp.engine.loader import load_session
@@ -383,7 +325,7 @@ def create_server(
     server = ClLspServer(base_settings or Settings(), load_engine, pinned)
     lifecycle.register(server)
     documents.register(server)
-    completion.register(server)
+    server.add_feature(server.completions)
     commands.register(server)
     diagnostics = SyntaxDiagnostics(server)
     server.add_feature(diagnostics)

@@ -100,6 +100,10 @@ class Document:
         self._tree_current = False
         # Changes come from the LSP thread, parsing happens on the planner thread.
         self._lock = threading.Lock()
+        # Where the last incremental change left the cursor (after its inserted text); None
+        # after a whole-document replacement. LSP does not send the cursor: this is the
+        # best guess of where the user types next (warm-ups use it).
+        self.edit_end: int | None = None
 
     @property
     def text(self) -> str:

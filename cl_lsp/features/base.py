@@ -35,5 +35,8 @@ class Feature:
     def closed(self, uri: str) -> None:
         """A document was closed (already gone from the store)."""
 
+    def model_changed(self) -> None:
+        """The model is being replaced: drop work that used the old one."""
+
     def close(self) -> None:
         """The server stops: cancel timers, shut executors down. Must not block."""

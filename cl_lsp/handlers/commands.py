@@ -133,9 +133,11 @@ def register(server: ClLspServer) -> None:
             Position(int(position.get("line", 0)), int(position.get("character", 0))),
             ls.position_encoding,
         )
-        request = ls.completion_request(admitted, offset)
+        request = ls.completions.request(admitted, offset)
         loop = asyncio.get_running_loop()
-        plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, document.version)
+        plan = await loop.run_in_executor(
+            ls.completions.planner, ls.completions.plan, request, uri, document.version
+        )
         return describe_plan(plan)
 
     @server.command(PULL_MODEL)

@@ -1,4 +1,5 @@
-"""textDocument/inlineCompletion and the textDocument/completion fallback.
+"""textDocument/inlineCompletion and the textDocument/completion fallback: the LSP glue of
+the completion feature (`cl_lsp.features.completion.Completions`).
 
 Every request is answered exactly once: with items, with an empty result, or with
 RequestCancelled when the client cancelled it or a newer request on the same document
@@ -24,6 +25,7 @@ from cl_lsp.handlers.acceptance import accept_command, should_answer
 from cl_lsp.handlers.positions import lsp_position, offset_of
 
 if TYPE_CHECKING:
+    from cl_lsp.features.completion import Completions
     from cl_lsp.server import ClLspServer
 
 log = logging.getLogger(__name__)
@@ -80,15 +82,15 @@ async def complete_at(
         return None
     task = asyncio.current_task()
     assert task is not None
-    older = ls.inflight.get(uri)
+    older = ls.completions.inflight.get(uri)
     if older is not None and older is not task and not older.done():
         older.cancel()  # latest wins: the older request is answered RequestCancelled
-    ls.inflight[uri] = task
+    ls.completions.inflight[uri] = task
     try:
         return await _complete(ls, uri, position, invoked)
     finally:
-        if ls.inflight.get(uri) is task:
-            del ls.inflight[uri]
+        if ls.completions.inflight.get(uri) is task:
+            del ls.completions.inflight[uri]
 
 
 async def _complete(
@@ -111,7 +113,8 @@ async def _complete(
         return None  # a secret or ignored file: nothing of it reaches a model
     version = admitted.version
     offset = offset_of(document, position, ls.position_encoding)
-    request = ls.completion_request(admitted, offset)
+    feature = ls.completions
+    request = feature.request(admitted, offset)
     service.note_request(uri)
     # The user typed the beginning of the suggestion on screen: the rest, no model.
     typed = service.typed_through(request)
@@ -121,7 +124,7 @@ async def _complete(
     try:
         loop = asyncio.get_running_loop()
         planning = time.perf_counter()
-        plan = await loop.run_in_executor(ls.planner, ls.plan, request, uri, version)
+        plan = await loop.run_in_executor(feature.planner, feature.plan, request, uri, version)
         plan_s = time.perf_counter() - planning
         recalled = service.recall(request, plan)
         if recalled is not None:
@@ -145,8 +148,8 @@ async def _complete(
     suggestion = Suggestion(completion.text, completion.replace_suffix_chars)
     service.shown(request, suggestion)
     # The suggestion after this one's acceptance, computed ahead (planned off the loop).
-    ls.planner.submit(
-        service.prefetch_next, request, suggestion, lambda after: ls.plan(after, uri, version)
+    feature.planner.submit(
+        service.prefetch_next, request, suggestion, lambda after: feature.plan(after, uri, version)
     )
     return _answer(document, offset, suggestion, "model", ls.position_encoding)
 
@@ -164,7 +167,7 @@ def _answer(
     )
 
 
-def register(server: ClLspServer) -> None:
+def register(server: ClLspServer, feature: Completions) -> None:
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
         ls: ClLspServer, params: types.InlineCompletionParams

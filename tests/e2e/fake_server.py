@@ -111,7 +111,7 @@ def main() -> int:
 
         server.guard_engine = guard  # type: ignore[method-assign]
     if mode == "plan-raise":
-        plain_plan = server.plan
+        plain_plan = server.completions.plan
         raised = []
 
         def plan(*a, **kw):  # type: ignore[no-untyped-def]
@@ -120,7 +120,7 @@ def main() -> int:
                 raise RuntimeError("injected fault in planning")
             return plain_plan(*a, **kw)
 
-        server.plan = plan  # type: ignore[method-assign]
+        server.completions.plan = plan  # type: ignore[method-assign]
     lsp_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
