@@ -93,7 +93,7 @@ class PromptGate:
         if repository is None or path is None:
             return None
         if rel is None:
-            if _inside(repository.root, Path(path)):
+            if _inside((repository.root, repository.named_root), Path(path)):
                 # Under the root by name but resolving outside it: a link out.
                 return "the file is a link that leads out of the workspace"
             return None
@@ -144,13 +144,7 @@ class PromptGate:
         self._verdicts.pop(uri, None)
 
 
-def _inside(root: Path, path: Path) -> bool:
-    """Whether `path`, as written (links not followed), lies under `root`."""
-    try:
-        Path(path).absolute().relative_to(root)
-    except ValueError:
-        try:
-            Path(path).absolute().relative_to(root.resolve())
-        except ValueError:
-            return False
-    return True
+def _inside(roots: tuple[Path, ...], path: Path) -> bool:
+    """Whether `path`, as written (links not followed), lies under one of `roots`."""
+    written = path.absolute()
+    return any(written == root or root in written.parents for root in roots)

@@ -36,6 +36,9 @@ class Repository:
         own_paths: list[Path] | None = None,
     ) -> None:
         self.root = root.resolve()
+        # The root as the editor named it: a path under it that resolves elsewhere leads out
+        # through a link (the root itself may be a link, e.g. /tmp on macOS).
+        self.named_root = root.absolute()
         # What the server itself writes (its log, the prompt log, caches): a change there
         # is never a workspace change. A log file inside the workspace would otherwise
         # log its own change events, each a new change (a feedback loop).
