@@ -57,6 +57,12 @@ class ClLspProtocol(LanguageServerProtocol):
             return
         super().handle_message(message)
 
+    def input_ended(self) -> None:
+        """The client closed the stream. After `shutdown` that is a clean end even when the
+        `exit` notification was lost with the connection (a client that hangs up at once)."""
+        if self._shutdown:
+            self.exit_code = 0
+
     def send_payload(self, data: dict[str, Any]) -> None:
         """Write a JSON-RPC message as it is (the lsprotocol converter would drop an
         `"id": null`, which an error for an unreadable request must carry)."""

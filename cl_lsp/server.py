@@ -85,6 +85,7 @@ class ClLspServer(LanguageServer):
         reader = StdinReader(stdin or sys.stdin.buffer, self.thread_pool)
         try:
             asyncio.run(read_messages(stop_event, reader, self.cl_protocol))
+            self.cl_protocol.input_ended()
         except BrokenPipeError:
             log.error("the client closed the connection")
         except (KeyboardInterrupt, SystemExit):
@@ -106,6 +107,7 @@ class ClLspServer(LanguageServer):
                 self.protocol.set_writer(writer)
                 try:
                     await read_messages(stop_event, StreamAdapter(reader), self.cl_protocol)
+                    self.cl_protocol.input_ended()
                 finally:
                     finished.set()
 

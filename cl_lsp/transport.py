@@ -345,4 +345,7 @@ class StreamAdapter:
         self.reader = reader
 
     async def read_some(self) -> bytes:
-        return await self.reader.read(_CHUNK)
+        try:
+            return await self.reader.read(_CHUNK)
+        except ConnectionError:  # a write to a client that hung up broke the stream: the end
+            return b""
