@@ -160,11 +160,13 @@ def test_smollm_same_tokens_up_to_kernel_noise(smollm: Path) -> None:
             fast = generate(engine, ids, speculative=True)
             accepted += fast.accepted
             tokens, margins = reference_decode(engine, ids, len(plain.tokens))
-            assert tokens == plain.tokens
-            pairs = zip(fast.tokens, plain.tokens, strict=True)
-            parted = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
-            if parted is not None:
-                assert margins[parted] < noise, (parted, margins[parted])
+            # The engine sizes its prefill batches by measured speed, so even the plain
+            # run's first token may come from a differently split pass than the reference.
+            for run in (plain.tokens, fast.tokens):
+                pairs = zip(run, tokens, strict=True)
+                parted = next((i for i, (a, b) in enumerate(pairs) if a != b), None)
+                if parted is not None:
+                    assert margins[parted] < noise, (parted, margins[parted])
         assert accepted > 0  # the check covered real, accepted drafts
     finally:
         engine.close()
