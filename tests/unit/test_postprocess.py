@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cl_lsp.core import postprocess as pp
+from cl_lsp.core import syntax_guard as sg
 from cl_lsp.core.block_scope import block_scope
 from cl_lsp.core.languages import new_parser
 from cl_lsp.core.postprocess import BracketContext, StreamGuard, clean
@@ -331,8 +332,8 @@ def test_syntax_guard_c_macros_do_not_count_inside_the_completion() -> None:
 
 def test_count_errors() -> None:
     tree = new_parser("python").parse(b"def f(:\n    pass\n")
-    assert pp.count_errors(tree) >= 1
-    assert pp.count_errors(new_parser("python").parse(b"x = 1\n")) == 0
+    assert sg.count_errors(tree) >= 1
+    assert sg.count_errors(new_parser("python").parse(b"x = 1\n")) == 0
 
 
 # --------------------------------------------------------------------------- the chain
@@ -537,11 +538,11 @@ def test_syntax_guard_without_a_tree_parses_a_window_of_a_huge_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A 10 MB document has no kept tree: parsing all of it per answer took seconds.
-    parsed = record_parses(monkeypatch, pp)
+    parsed = record_parses(monkeypatch, sg)  # the syntax guard's parses
     big = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(300_000))
     result = clean("1\n", big + "y = ", "\nprint(y)\n", Shape.LINE, "python")
     assert result.text == "1"
-    assert parsed and max(parsed) <= pp.GUARD_WINDOW_BYTES + 100, parsed
+    assert parsed and max(parsed) <= sg.GUARD_WINDOW_BYTES + 100, parsed
 
 
 # --------------------------------------------------------------------------- issue 13: scope
@@ -646,7 +647,7 @@ def test_continuation_in_a_large_file_uses_the_documents_tree() -> None:
     suffix = "\n\n\ndef h():\n    pass\n"
     tree = new_parser("python").parse((prefix + suffix).encode())
     shape = decide_shape(prefix + suffix, len(prefix), "python", tree).shape
-    assert shape is Shape.CONTINUATION and len(prefix) > pp.GUARD_FULL_BYTES
+    assert shape is Shape.CONTINUATION and len(prefix) > sg.GUARD_FULL_BYTES
     result = clean("\n    return b\n\ndef h():", prefix, suffix, shape, "python", tree=tree)
     assert result == Suggestion("\n    return b")
 
