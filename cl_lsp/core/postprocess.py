@@ -8,6 +8,10 @@ Rule for text the completion shares with the rest of the cursor line (an auto-in
 characters after the cursor the insertion replaces, so the editor shows one copy and
 inline-completion clients can render the closer as already typed. Overlap with later
 lines is cut from the completion instead (replace ranges never cross a line).
+
+About 750 lines on purpose: the steps share the small lexer and the text helpers at the
+top, and `clean` and `StreamGuard` must apply them in the same order; the syntax guard,
+the one part with a life of its own, is `syntax_guard.py`.
 """
 
 from __future__ import annotations
