@@ -69,8 +69,12 @@ def _log_answer(
     )
 
 
-# An explicit request (the user asked: Ctrl+Space, a command) that arrives while the model
-# loads waits this long for it; an automatic one only its time limit (typing supersedes it).
+# How long a request that arrives while the model loads waits for it (never less than the
+# completion time limit). Typing supersedes an automatic request anyway, so the one the
+# user pauses on is answered as soon as the model is ready; an explicit one (Ctrl+Space, a
+# command) waits longer. The embedded model loads in seconds, a 7B one from a cold disk in
+# tens of seconds.
+LOAD_WAIT_AUTOMATIC_S = 15.0
 LOAD_WAIT_INVOKED_S = 60.0
 
 
@@ -99,8 +103,8 @@ async def _complete(
     if ls.service is None:
         # Loading: wait for the model (a newer request for this document cancels the wait,
         # as it would cancel a generation).
-        limit = ls.settings.completion.time_limit_ms / 1000
-        if not await ls.model_loaded(max(limit, LOAD_WAIT_INVOKED_S) if invoked else limit):
+        wait = LOAD_WAIT_INVOKED_S if invoked else LOAD_WAIT_AUTOMATIC_S
+        if not await ls.model_loaded(max(ls.settings.completion.time_limit_ms / 1000, wait)):
             if ls.engine_error is None:
                 ls.still_loading()
             return None

@@ -275,9 +275,9 @@ async def test_no_canary_leaves_the_machine_with_the_remote_backend(
 
 
 async def test_useful_from_the_first_second(tmp_path: Path, smollm: Path) -> None:
-    """With the embedded model: a completion asked for right after initialize waits for the
-    load and answers; the code-action menu offers the docstring action at once, and its
-    resolve waits for the model."""
+    """With the embedded model and default settings: a completion asked for right after
+    initialize waits for the load and answers; the code-action menu offers the docstring
+    action at once, and its resolve waits for the model."""
     root = tmp_path / "ws"
     root.mkdir()
     text = "import os\n\n\ndef read_text(path):\n    with open(path) as handle:\n        return "
@@ -286,7 +286,7 @@ async def test_useful_from_the_first_second(tmp_path: Path, smollm: Path) -> Non
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     server = await AsyncRaw.start(env=env)
     try:
-        await initialize(server, root, {"completion": {"timeLimitMs": 60000}})
+        await initialize(server, root, {})
         await server.notify(
             "textDocument/didOpen",
             {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
@@ -296,9 +296,9 @@ async def test_useful_from_the_first_second(tmp_path: Path, smollm: Path) -> Non
         actions = (await server.request("textDocument/codeAction", code_action(uri, 3, [])))[
             "result"
         ]
-        answer = await server.request(
-            "textDocument/inlineCompletion", inline(uri, position_of(text, len(text))), timeout=120
-        )
+        # An automatic request (as typing sends): it waits for the load too.
+        automatic = inline(uri, position_of(text, len(text)), trigger=2)
+        answer = await server.request("textDocument/inlineCompletion", automatic, timeout=120)
         assert answer["result"]["items"], answer
         assert answer["result"]["items"][0]["insertText"].strip()
         docstring = next(a for a in actions if a["kind"] == "refactor.rewrite")
