@@ -367,15 +367,26 @@ class CompletionService:
         if self.cache.get(planned.cache_key) is not None:
             return None  # already known
         future = self._submit(after, planned, prefetch=True)
+        # Resolved only once the answer is in the cache: a Tab right after finds it there
+        # (the engine's future wakes its waiters before its callbacks run).
+        remembered: Future[GenerationResult] = Future()
 
         def done(finished: Future[GenerationResult]) -> None:
-            if finished.cancelled() or finished.exception() is not None:
+            if finished.cancelled():
+                remembered.cancel()
                 return
-            completion = self.finish(after, planned, finished.result())
-            self.remember(after, planned, completion)
+            error = finished.exception()
+            if error is not None:
+                remembered.set_exception(error)
+                return
+            result = finished.result()
+            try:
+                self.remember(after, planned, self.finish(after, planned, result))
+            finally:
+                remembered.set_result(result)
 
         future.add_done_callback(done)
-        return future
+        return remembered
 
     def note_request(self, key: str) -> None:
         self._requested[key] = time.monotonic()
