@@ -757,6 +757,29 @@ def model_path(args: argparse.Namespace) -> Path:
     return path
 
 
+def in_process_service(path: Path, completion: dict[str, Any], model: dict[str, Any]) -> Any:
+    """A CompletionService on one llama.cpp thread, no repository context: the in-process
+    benchmarks' common set-up (`completion` and `model` add to it)."""
+    from cl_lsp.config import Settings, merged
+    from cl_lsp.engine.loader import load_engine
+    from cl_lsp.service import CompletionService
+
+    layer = {
+        "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256, **model},
+        "completion": {"warm": False, **completion},
+        "context": {"enabled": False},
+    }
+    settings, problems = merged(Settings(), layer)
+    assert not problems, problems
+    return CompletionService(load_engine(settings.model)[0], settings, None)
+
+
+def write_results(target: Path, results: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results))
+    print(f"wrote {target}")
+
+
 def run_speculation(args: argparse.Namespace) -> None:
     from cl_lsp.engine.loader import embedded_model_path
     from cl_lsp.testing.tiny_model import cached_tiny_codellama
@@ -814,23 +837,15 @@ SWITCH_RESULTS = Path(__file__).parent / "results" / "switch.json"
 
 
 def run_switch(args: argparse.Namespace) -> None:
-    from cl_lsp.config import Settings, merged
-    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
     path = model_path(args)
     targets = pick_targets(3, 60, min_line=300, seed=args.seed)
-    layer = {
-        "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
-        "completion": {"maxTokens": 4, "maxBlockTokens": 4, "timeLimitMs": 300000},
-        "context": {"enabled": False},
-    }
-    layer["completion"] |= {"cache": False, "warm": False, "speculative": False}
+    completion = {"maxTokens": 4, "maxBlockTokens": 4, "timeLimitMs": 300000}
+    completion |= {"cache": False, "speculative": False}
     sides: dict[str, CompletionService] = {}
     for side, megabytes in (("per-document", 4096), ("one state", 4096), ("none", 0)):
-        settings, problems = merged(Settings(), layer, {"model": {"kvSnapshotMb": megabytes}})
-        assert not problems, problems
-        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+        sides[side] = in_process_service(path, completion, {"kvSnapshotMb": megabytes})
     samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     texts = [t.text[: t.at] + t.body[:1] + t.text[t.at :] for t in targets]
     cursors = [t.at + 1 for t in targets]
@@ -886,9 +901,7 @@ def run_switch(args: argparse.Namespace) -> None:
             f"{row['side']:>14}  {row['visits']:>6}  {row['switch_back_p50_ms']:>8}  "
             f"{row['evaluated_per_visit']:>10}  {row['prompt_tokens']:>6}  {ratio}"
         )
-    SWITCH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    SWITCH_RESULTS.write_text(json.dumps({"model": path.name, "rows": rows, "samples": samples}))
-    print(f"wrote {SWITCH_RESULTS}")
+    write_results(SWITCH_RESULTS, {"model": path.name, "rows": rows, "samples": samples})
 
 
 # -- the first suggestion after a cold jump ------------------------------------------------
@@ -896,23 +909,15 @@ COLD_RESULTS = Path(__file__).parent / "results" / "cold_jump.json"
 
 
 def run_cold_jump(args: argparse.Namespace) -> None:
-    from cl_lsp.config import Settings, merged
-    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
     path = model_path(args)
     targets = pick_targets(args.functions, 60, min_line=300, seed=args.seed)
     sides: dict[str, CompletionService] = {}
     for side, quick in (("quick start", 512), ("full prompt", 0)):
-        layer = {
-            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
-            "completion": {"maxTokens": 8, "maxBlockTokens": 8, "timeLimitMs": 600000},
-            "context": {"enabled": False},
-        }
-        layer["completion"] |= {"cache": False, "warm": False, "quickStartTokens": quick}
-        settings, problems = merged(Settings(), layer)
-        assert not problems, problems
-        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+        completion = {"maxTokens": 8, "maxBlockTokens": 8, "timeLimitMs": 600000}
+        completion |= {"cache": False, "quickStartTokens": quick}
+        sides[side] = in_process_service(path, completion, {})
     samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     try:
         for target in targets:
@@ -966,11 +971,8 @@ def run_cold_jump(args: argparse.Namespace) -> None:
             f"{row['next_p50_ms']:>8}  {row['next_evaluated']:>9}"
         )
     print(f"first suggestion, quick / full prompt: {ratio}")
-    COLD_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    COLD_RESULTS.write_text(
-        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
-    )
-    print(f"wrote {COLD_RESULTS}")
+    results = {"model": path.name, "ratio": ratio, "rows": rows, "samples": samples}
+    write_results(COLD_RESULTS, results)
 
 
 # -- accept-then-next ----------------------------------------------------------------------
@@ -978,25 +980,17 @@ ACCEPT_RESULTS = Path(__file__).parent / "results" / "accept.json"
 
 
 def run_accept(args: argparse.Namespace) -> None:
-    from cl_lsp.config import Settings, merged
     from cl_lsp.core.suggestion import Suggestion
-    from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
     path = model_path(args)
     targets = pick_targets(args.functions, 400, min_line=300, seed=args.seed)
     sides: dict[str, CompletionService] = {}
     for side, prefetch in (("prefetch", True), ("no prefetch", False)):
-        layer = {
-            "model": {"path": str(path), "nThreads": 1, "nCtx": 4096, "nBatch": 256},
-            "completion": {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 600000},
-            "context": {"enabled": False},
-        }
-        layer["completion"] |= {"cache": True, "warm": False, "prefetchNext": prefetch}
-        layer["completion"] |= {"maxPrefixLines": args.prefix_lines}
-        settings, problems = merged(Settings(), layer)
-        assert not problems, problems
-        sides[side] = CompletionService(load_engine(settings.model)[0], settings, None)
+        completion = {"maxTokens": 16, "maxBlockTokens": 24, "timeLimitMs": 600000}
+        completion |= {"cache": True, "prefetchNext": prefetch}
+        completion |= {"maxPrefixLines": args.prefix_lines}
+        sides[side] = in_process_service(path, completion, {})
     samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     try:
         for target in targets:
@@ -1061,11 +1055,8 @@ def run_accept(args: argparse.Namespace) -> None:
             f"{row['after_tab_p50_ms']:>13}  {row['cache_hits']:>4}"
         )
     print(f"after Tab with prefetch / a fresh request: {ratio}")
-    ACCEPT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    ACCEPT_RESULTS.write_text(
-        json.dumps({"model": path.name, "ratio": ratio, "rows": rows, "samples": samples})
-    )
-    print(f"wrote {ACCEPT_RESULTS}")
+    results = {"model": path.name, "ratio": ratio, "rows": rows, "samples": samples}
+    write_results(ACCEPT_RESULTS, results)
 
 
 def main() -> None:
