@@ -665,6 +665,7 @@ def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
         if warm_prompt
         else None,
         "max_prompt_tokens": max((s["prompt"] for s in samples), default=0),
+        "samples": samples,
     }
 
 
@@ -677,6 +678,7 @@ def speculation_replay(
     flash_attn: bool,
 ) -> dict[str, Any]:
     from cl_lsp.config import Settings, merged
+    from cl_lsp.core.document import Document
     from cl_lsp.engine.loader import load_engine
     from cl_lsp.service import CompletionRequest, CompletionService
 
@@ -694,13 +696,19 @@ def speculation_replay(
     first_difference: dict[str, Any] | None = None
     try:
         for target in targets:
-            text = target.text
+            # As the server does: the document keeps an incrementally parsed tree, so the
+            # shape decision and the syntax guard do not parse the whole file per keystroke.
+            document = Document(Path(target.path).as_uri(), target.text, language_id="python")
             for n, key in enumerate(typing_script(target, random.Random(seed))):
-                text = text[: key.start] + key.text + text[key.end :]
+                start, end = document.position_at(key.start), document.position_at(key.end)
+                document.apply_change(key.text, start, end)
+                text = document.text
                 offset = key.start + len(key.text)
                 tokens = {}
                 for speculative, (service, samples) in sides.items():
-                    request = CompletionRequest(text, offset, Path(target.path).name, key="doc")
+                    tree = document.tree_for(text)
+                    name = Path(target.path).name
+                    request = CompletionRequest(text, offset, name, key="doc", tree=tree)
                     began = time.perf_counter()
                     completion = service.complete(request)
                     latency = time.perf_counter() - began
@@ -718,6 +726,8 @@ def speculation_replay(
                             "generate_s": result.generate_s,
                             "drafted": result.drafted,
                             "accepted": result.accepted,
+                            "prefill_s": result.prefill_s,
+                            "stop": result.stop_reason,
                         }
                     )
                 if len(tokens) == 2:

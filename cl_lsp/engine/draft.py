@@ -1,25 +1,45 @@
 """Prompt-lookup drafts: guess the next tokens by finding the last few tokens earlier on.
 
 Code completion copies: a name, a call pattern, a whole line from the prefix, the suffix
-or the repository context. When the last n tokens (prompt + generated so far) occurred
-before, the tokens that followed them then are a cheap guess at what follows now. The
-engine verifies a guess in one batched forward pass and keeps only what greedy decoding
-would have produced anyway, so a wrong guess costs time, never output.
+or the repository context. And an editor asks again and again at nearly the same place:
+each keystroke's request mostly regenerates what the previous one generated (typing
+inside a word leaves a healed prompt unchanged; a typo and its backspace return to an
+earlier prompt). When the last n tokens (prompt + generated so far) occurred before, in
+the prompt or in a recent generation, the tokens that followed them then are a cheap
+guess at what follows now. The engine verifies a guess in one batched forward pass and
+keeps only what greedy decoding would have produced anyway, so a wrong guess costs time,
+never output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+# Where a draft came from: the model's own recent generations, or this prompt.
+Source = Literal["history", "prompt"]
+DraftKey = tuple[Source, int]  # (source, matched n-gram length)
 
 
 class NgramDraft:
-    """An index from n-grams (min_n..max_n tokens) to where they last ended.
+    """An index from n-grams (min_n..max_n tokens) to where they last ended, over the
+    running sequence (prompt + generated) and, separately, over recent generations.
 
-    Appending is O(max_n) and proposing O(max_n) dict look-ups, so drafting costs
-    microseconds a token even with a prompt of thousands of tokens.
+    Appending is O(max_n) and proposing O(max_n) dict look-ups. The engine keeps one for
+    its whole life and `sync`s it to each prompt: only the tokens after the common prefix
+    are indexed again (indexing a 3k-token prompt from scratch takes ~15 ms of Python,
+    half a forward pass of a small model). Truncating leaves stale entries behind; a
+    look-up checks its hit against the sequence and ignores what no longer holds.
     """
 
-    def __init__(self, tokens: Iterable[int], *, min_n: int = 2, max_n: int = 4) -> None:
+    def __init__(
+        self,
+        tokens: Iterable[int] = (),
+        *,
+        history: Iterable[Sequence[int]] = (),
+        min_n: int = 2,
+        max_n: int = 6,
+    ) -> None:
         if not 1 <= min_n <= max_n:
             raise ValueError(f"need 1 <= min_n <= max_n, got {min_n}, {max_n}")
         self._min_n = min_n
@@ -28,12 +48,24 @@ class NgramDraft:
         # n-gram -> the index of its last token, for n-grams ending before the last token
         # (the last one is what we look up: it must not find itself).
         self._last_end: dict[tuple[int, ...], int] = {}
+        # n-gram -> (a recent generation, the index of the n-gram's last token in it).
+        self._history: dict[tuple[int, ...], tuple[Sequence[int], int]] = {}
+        self.set_history(history)
         for token in tokens:
             self.append(token)
 
     @property
     def tokens(self) -> list[int]:
         return self._tokens
+
+    def set_history(self, history: Iterable[Sequence[int]]) -> None:
+        """Recent generations to draft from, oldest first (the newest occurrence wins)."""
+        self._history = {}
+        lo, hi = self._min_n, self._max_n
+        for sequence in history:
+            for end in range(len(sequence) - 1):  # an n-gram at the very end proposes nothing
+                for n in range(lo, min(hi, end + 1) + 1):
+                    self._history[tuple(sequence[end - n + 1 : end + 1])] = (sequence, end)
 
     def append(self, token: int) -> None:
         # The n-grams ending at the token that was last until now become searchable.
@@ -43,6 +75,21 @@ class NgramDraft:
                 self._last_end[tuple(self._tokens[end - n + 1 : end + 1])] = end
         self._tokens.append(token)
 
+    def truncate(self, n: int) -> None:
+        """Forget the tokens from position n on (their index entries go stale)."""
+        del self._tokens[n:]
+
+    def sync(self, tokens: Sequence[int]) -> None:
+        """Make the sequence `tokens`, indexing only what follows the common prefix."""
+        mine = self._tokens
+        common = 0
+        limit = min(len(mine), len(tokens))
+        while common < limit and mine[common] == tokens[common]:
+            common += 1
+        self.truncate(common)
+        for token in tokens[common:]:
+            self.append(token)
+
     def propose(self, limit: int) -> list[int]:
         """Up to `limit` tokens that followed the longest earlier match of the current
         ending (the most recent occurrence of that length); [] when nothing matches."""
@@ -50,47 +97,81 @@ class NgramDraft:
 
     def lookup(self, limit: int) -> tuple[list[int], int]:
         """`propose`, and the length of the n-gram that matched (0: none)."""
+        guess, key = self.lookup_keyed(limit)
+        return guess, key[1]
+
+    def lookup_keyed(self, limit: int) -> tuple[list[int], DraftKey]:
+        """`propose`, and where it came from: the longest match wins; at equal length a
+        recent generation is preferred (what the model itself said last time)."""
         tokens = self._tokens
         if limit <= 0:
-            return [], 0
-        for n in range(min(self._max_n, len(tokens)), self._min_n - 1, -1):
-            end = self._last_end.get(tuple(tokens[len(tokens) - n :]))
-            if end is not None:
-                return tokens[end + 1 : end + 1 + limit], n
-        return [], 0
+            return [], ("prompt", 0)
+        size = len(tokens)
+        for n in range(min(self._max_n, size), self._min_n - 1, -1):
+            ending = tuple(tokens[size - n :])
+            found = self._history.get(ending)
+            if found is not None:
+                sequence, end = found
+                return list(sequence[end + 1 : end + 1 + limit]), ("history", n)
+            last = self._last_end.get(ending)
+            # After a truncation the entry may point past the end or at other tokens.
+            if (
+                last is not None
+                and last < size - 1
+                and tuple(tokens[last - n + 1 : last + 1]) == ending
+            ):
+                return tokens[last + 1 : last + 1 + limit], ("prompt", n)
+        return [], ("prompt", 0)
 
 
 class DraftPolicy:
     """How many drafted tokens to verify, from what passes cost and how often drafts hold.
 
     On a CPU a forward pass over k tokens is not free: measured here (SmolLM2-135M Q4_1,
-    one thread) 9 tokens cost 4-6x one token. Verifying d drafted tokens pays when the
-    expected tokens a pass yields, 1 + p + ... + p^d for a per-token acceptance p, grow
-    faster than the pass's cost; otherwise one token at a time is cheaper. Both are
-    running averages of what this machine and this model actually did; acceptance is kept
-    per matched n-gram length (a 4-token match is a better guess than a 2-token one).
+    one thread, 1k tokens of context) 2 tokens cost 1.6x one token, 9 tokens 5.2x, 17
+    tokens 9.3x. Verifying d drafted tokens pays when the expected tokens a pass yields,
+    1 + p + ... + p^d for a per-token acceptance p, grow faster than the pass's cost;
+    otherwise one token at a time is cheaper. Both are running averages of what this
+    machine and this model actually did; acceptance is kept per source and matched
+    n-gram length (a 6-token match in the model's last answer is a better guess than a
+    2-token match in the prompt).
     """
 
-    def __init__(self, *, prior_accept: float = 0.6, prior_slope: float = 0.5) -> None:
-        self._prior_accept = prior_accept
-        self._accept: dict[int, float] = {}  # matched n-gram length -> acceptance
+    def __init__(
+        self,
+        *,
+        prior_accept: float = 0.6,
+        prior_history_accept: float = 0.9,
+        prior_slope: float = 0.5,
+    ) -> None:
+        self._priors: dict[Source, float] = {
+            "prompt": prior_accept,
+            "history": prior_history_accept,
+        }
+        self._accept: dict[DraftKey, float] = {}
         # cost(k) / cost(1) before a k-token pass was measured: 1 + slope * (k - 1).
         self._prior_slope = prior_slope
         self._pass_s: dict[int, float] = {}  # tokens in a pass -> seconds (moving average)
 
-    def acceptance(self, n: int) -> float:
-        return self._accept.get(n, self._prior_accept)
+    @staticmethod
+    def _key(key: DraftKey | int) -> DraftKey:
+        return ("prompt", key) if isinstance(key, int) else key
+
+    def acceptance(self, key: DraftKey | int) -> float:
+        key = self._key(key)
+        return self._accept.get(key, self._priors[key[0]])
 
     def record_pass(self, tokens: int, seconds: float) -> None:
         old = self._pass_s.get(tokens)
         self._pass_s[tokens] = seconds if old is None else 0.8 * old + 0.2 * seconds
 
-    def record_draft(self, n: int, drafted: int, accepted: int) -> None:
-        """A verified draft from an n-gram match: `accepted` of its first tokens held (the
-        rest were not tried one by one: the first miss ends it)."""
+    def record_draft(self, key: DraftKey | int, drafted: int, accepted: int) -> None:
+        """A verified draft: `accepted` of its first tokens held (the rest were not tried
+        one by one: the first miss ends it)."""
+        key = self._key(key)
         tried = accepted + (1 if accepted < drafted else 0)
         if tried:
-            self._accept[n] = 0.8 * self.acceptance(n) + 0.2 * (accepted / tried)
+            self._accept[key] = 0.8 * self.acceptance(key) + 0.2 * (accepted / tried)
 
     def cost(self, tokens: int) -> float:
         """The expected seconds of a pass over `tokens` (relative when nothing is known)."""
@@ -99,20 +180,31 @@ class DraftPolicy:
         single = self._pass_s.get(1, 1.0)
         return single * (1 + self._prior_slope * (tokens - 1))
 
-    def length(self, available: int, n: int) -> int:
-        """The draft length (0..available) with the most expected tokens per second for
-        a match of n tokens."""
-        accept = self.acceptance(n)
-        best, best_rate = 0, 1 / self.cost(1)
+    def length(self, available: int, key: DraftKey | int, base: int = 1) -> int:
+        """The draft length (0..available) to add to a pass over `base` tokens that must
+        be evaluated anyway (1 while generating; the prompt's last batch at the start).
+
+        While generating (base 1): the length with the most expected tokens per second.
+        Added to a prefill batch: the length that saves the most expected seconds against
+        choosing those tokens one pass each."""
+        key = self._key(key)
+        accept = self.acceptance(key)
+        single = self.cost(1)
+        anyway = self.cost(base)
+        best, best_value = 0, 1 / anyway if base == 1 else 0.0
         expected, term = 1.0, 1.0
         for d in range(1, available + 1):
             term *= accept
             expected += term
-            rate = expected / self.cost(d + 1)
-            if rate > best_rate:
-                best, best_rate = d, rate
+            if base == 1:
+                value = expected / self.cost(d + 1)
+            else:
+                value = (expected - 1) * single - (self.cost(base + d) - anyway)
+            if value > best_value:
+                best, best_value = d, value
         if best == 0 and available:
             # Not drafting teaches nothing: drift back toward the prior so that a model
             # or a file that starts to copy gets tried again.
-            self._accept[n] = 0.95 * accept + 0.05 * self._prior_accept
+            prior = self._priors[key[0]]
+            self._accept[key] = 0.95 * accept + 0.05 * prior
         return best

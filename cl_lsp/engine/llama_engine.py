@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from array import array
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from cl_lsp.engine.base import (
     GenerationRequest,
     GenerationResult,
 )
-from cl_lsp.engine.draft import DraftPolicy, NgramDraft
+from cl_lsp.engine.draft import DraftKey, DraftPolicy, NgramDraft
 from cl_lsp.engine.job_queue import JobQueue
 from cl_lsp.engine.kv_states import SavedState, StateStore
 
@@ -49,8 +50,23 @@ _BATCH_S = 0.12
 _MIN_BATCH = 16
 _FIRST_BATCH = 64
 
-# Speculative decoding: the most drafted tokens verified in one forward pass.
-_DRAFT_MAX = 8
+# Speculative decoding: the most drafted tokens verified in one forward pass, how many
+# recent generations drafts may come from, and how many prompt tokens before each are
+# kept with it (so that the next prompt's ending finds where that generation began).
+_DRAFT_MAX = 16
+_HISTORY = 4
+_HISTORY_PROMPT_TAIL = 8
+
+
+@dataclass
+class _Draft:
+    """Drafted tokens evaluated after the current position but not yet chosen; `row` is
+    the batch row whose logits give the next choice, `key` where the draft came from."""
+
+    tokens: list[int]
+    row: int = -1
+    key: DraftKey = ("prompt", 0)
+    verified: int = 0  # of its tokens, how many were chosen so far
 
 
 @dataclass
@@ -127,6 +143,8 @@ class LlamaEngine(EngineFacts):
         self._pieces_lock = threading.Lock()
         self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
         self._policy = DraftPolicy()  # how long a speculative draft pays on this machine
+        self._ngrams = NgramDraft()  # the running sequence's n-grams, kept between requests
+        self._history: deque[list[int]] = deque(maxlen=_HISTORY)  # recent generations
         self._queue = JobQueue(
             self._generate,
             self._stats,
@@ -196,15 +214,22 @@ class LlamaEngine(EngineFacts):
         prefill_deadline = deadline
         if request.prefill_limit_s:
             prefill_deadline = min(deadline or float("inf"), started + request.prefill_limit_s)
-        reused, complete = self._prefill(ids, request, prefill_deadline)
+        drafts = None
+        if request.speculative and not request.warm:
+            drafts = self._ngrams
+            drafts.sync(ids)
+            drafts.set_history(self._history)
+        reused, complete, ahead = self._prefill(ids, request, prefill_deadline, drafts)
         prefilled = time.perf_counter()
         healed = False
         tokens: list[int]
-        counts = _DecodeCounts()
+        counts = _DecodeCounts(drafted=len(ahead.tokens))
         if request.warm:
             text, tokens, reason = "", [], "warm"
         elif complete:
-            text, tokens, reason, healed, counts = self._decode(request, deadline)
+            text, tokens, reason, healed = self._decode(request, deadline, drafts, ahead, counts)
+            if tokens:
+                self._history.append(ids[-_HISTORY_PROMPT_TAIL:] + tokens)
         else:  # a slow machine gets no suggestion rather than a hang
             text, tokens, reason = "", [], "time_limit"
         return GenerationResult(
@@ -222,8 +247,12 @@ class LlamaEngine(EngineFacts):
         )
 
     def _prefill(
-        self, ids: list[int], request: GenerationRequest, deadline: float | None
-    ) -> tuple[int, bool]:
+        self,
+        ids: list[int],
+        request: GenerationRequest,
+        deadline: float | None,
+        drafts: NgramDraft | None,
+    ) -> tuple[int, bool, _Draft]:
         # Keep the common prefix; at least the last prompt token is evaluated for its logits
         # (a warm-up needs no logits: it may keep everything).
         common = common_prefix_length(self._evaluated, ids) if self._kv_reuse else 0
@@ -234,18 +263,29 @@ class LlamaEngine(EngineFacts):
         self._llm.n_tokens = keep
         del self._evaluated[keep:]
         start = keep
+        ahead = _Draft([])
         while start < len(ids):
             if request.cancel.is_set():
                 raise Cancelled()
             if deadline is not None and time.perf_counter() > deadline:
-                return keep, False
+                return keep, False, ahead
             batch = ids[start : start + self._batch_size()]
             began = time.perf_counter()
-            self._llm.eval(batch)
+            if start + len(batch) < len(ids) or drafts is None:
+                self._llm.eval(batch)
+                self._evaluated.extend(batch)
+            else:
+                # The prompt's last batch: the first answer tokens may ride along, guessed
+                # from what the model answered last time (its marginal cost in a batch is
+                # a fraction of a pass of its own).
+                ahead = self._draft(drafts, request, 0, base=len(batch))
+                self._eval_rows(batch + ahead.tokens, first_output=len(batch) - 1)
+                ahead.row = len(batch) - 1
+                spent = time.perf_counter() - began
+                self._policy.record_pass(len(batch) + len(ahead.tokens), spent)
             self._note_rate(len(batch), time.perf_counter() - began)
-            self._evaluated.extend(batch)
             start += len(batch)
-        return keep, True
+        return keep, True, ahead
 
     # -- KV states: places to come back to ------------------------------------------------
     def _use_snapshot(self, ids: list[int], common: int) -> int:
@@ -343,13 +383,16 @@ class LlamaEngine(EngineFacts):
         return int(allowed[int(np.argmax(self._logits(row)[allowed]))])
 
     # -- speculative decoding: KV bookkeeping --------------------------------------------
-    def _eval_all_logits(self, batch: list[int]) -> None:
-        """Evaluate `batch` in one forward pass keeping every position's logits
-        (Llama.eval keeps the last only: the context is created without logits_all)."""
+    def _eval_rows(self, batch: list[int], first_output: int) -> None:
+        """Evaluate `batch` in one forward pass keeping the logits of its rows from
+        `first_output` on (Llama.eval keeps the last only: the context is created without
+        logits_all; the prompt's rows before a draft need none)."""
         llm = self._llm
         n_past = llm.n_tokens
         llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-        llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+        llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=False)
+        for i in range(first_output, len(batch)):
+            llm._batch.batch.logits[i] = True
         llm._ctx.decode(llm._batch)
         llm.input_ids[n_past : n_past + len(batch)] = batch
         llm.n_tokens = n_past + len(batch)
@@ -362,16 +405,27 @@ class LlamaEngine(EngineFacts):
         self._llm.n_tokens = n
         self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
 
-    def _draft_limit(self, request: GenerationRequest, chosen: int) -> int:
+    def _draft(
+        self, drafts: NgramDraft, request: GenerationRequest, chosen: int, base: int
+    ) -> _Draft:
+        """The draft worth verifying alongside a pass over `base` tokens (the policy
+        weighs what such passes cost here against how often such drafts hold)."""
         # A draft token is worth evaluating only if a choice follows it: `chosen` counts
-        # the non-healing tokens chosen so far, the last of which is being evaluated now.
-        later_choices = request.max_tokens - chosen
-        room = self.n_ctx - len(self._evaluated) - 1
-        return max(0, min(_DRAFT_MAX, later_choices - 1, room, self._n_batch - 1))
+        # the non-healing tokens chosen so far (the prefill's pass gives the first).
+        later_choices = request.max_tokens - chosen - 1
+        room = self.n_ctx - len(self._evaluated) - base
+        limit = max(0, min(_DRAFT_MAX, later_choices, room, self._n_batch - base))
+        guess, key = drafts.lookup_keyed(limit)
+        return _Draft(guess[: self._policy.length(len(guess), key, base)], key=key)
 
     def _decode(
-        self, request: GenerationRequest, deadline: float | None
-    ) -> tuple[str, list[int], str, bool, _DecodeCounts]:
+        self,
+        request: GenerationRequest,
+        deadline: float | None,
+        drafts: NgramDraft | None,
+        ahead: _Draft,
+        counts: _DecodeCounts,
+    ) -> tuple[str, list[int], str, bool]:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         text = ""
         tokens: list[int] = []
@@ -379,13 +433,8 @@ class LlamaEngine(EngineFacts):
         stops = self._stop_ids | request.stop_ids
         pending = request.heal_prefix
         healing_steps = 0  # tokens spent spelling the healed text are not new text
-        counts = _DecodeCounts()
         # Speculation: `ahead` holds drafted tokens evaluated after the current position
-        # but not yet chosen; `row` is the logits row that predicts the next choice.
-        draft = NgramDraft(self._evaluated) if request.speculative else None
-        ahead: list[int] = []
-        row = -1
-        matched = verified = 0  # the running draft's n-gram length, tokens it got right
+        # but not yet chosen (the prefill may have started one); its row gives the choice.
         # Each healing step spells at least one byte, so this bound is never the limit.
         for _ in range(request.max_tokens + len(pending)):
             if len(tokens) - healing_steps >= request.max_tokens:
@@ -396,14 +445,14 @@ class LlamaEngine(EngineFacts):
                 reason = "time_limit"
                 break
             if pending:
-                constrained = self._constrained_token(pending, row)
+                constrained = self._constrained_token(pending, ahead.row)
                 if constrained is None:  # the vocabulary cannot spell it: give up healing
                     reason = "heal_failed"
                     break
                 token = constrained
                 healing_steps += 1
             else:
-                token = self._next_token(row)
+                token = self._next_token(ahead.row)
             if token in stops:
                 reason = "stop_token"
                 break
@@ -415,38 +464,34 @@ class LlamaEngine(EngineFacts):
             if piece and request.should_stop is not None and request.should_stop(piece):
                 reason = "complete"
                 break
+            if drafts is not None:
+                drafts.append(token)
+            if ahead.tokens and ahead.tokens[0] == token:  # the draft was right: evaluated
+                ahead.tokens.pop(0)
+                ahead.row += 1
+                ahead.verified += 1
+                counts.accepted += 1
+                if not ahead.tokens:
+                    self._policy.record_draft(ahead.key, ahead.verified, ahead.verified)
+                continue
+            if ahead.tokens:  # the draft went wrong here: its tail is not this sequence
+                drafted = ahead.verified + len(ahead.tokens)
+                self._policy.record_draft(ahead.key, drafted, ahead.verified)
+                self._truncate(len(self._evaluated) - len(ahead.tokens))
+            if len(tokens) - healing_steps >= request.max_tokens:
+                break  # the last choice is made: evaluating it would only warm the cache
             counts.passes += 1
             began = time.perf_counter()
-            if draft is None:
-                self._llm.eval([token])
-                self._evaluated.append(token)
-                self._policy.record_pass(1, time.perf_counter() - began)
-                continue
-            draft.append(token)
-            if ahead and ahead[0] == token:  # the draft was right: already evaluated
-                counts.passes -= 1
-                ahead.pop(0)
-                row += 1
-                counts.accepted += 1
-                verified += 1
-                if not ahead:
-                    self._policy.record_draft(matched, verified, verified)
-                continue
-            if ahead:  # the draft went wrong here: its tail is not this sequence
-                self._policy.record_draft(matched, verified + len(ahead), verified)
-                self._truncate(len(self._evaluated) - len(ahead))
-                ahead = []
-            limit = 0 if pending else self._draft_limit(request, len(tokens) - healing_steps)
-            guess, matched = draft.lookup(limit)
-            guess = guess[: self._policy.length(len(guess), matched)]
-            if guess:
-                self._eval_all_logits([token, *guess])
-                ahead, row, verified = guess, 0, 0
-                counts.drafted += len(guess)
+            ahead = _Draft([])
+            if drafts is not None:
+                ahead = self._draft(drafts, request, len(tokens) - healing_steps, base=1)
+            if ahead.tokens:
+                self._eval_rows([token, *ahead.tokens], first_output=0)
+                ahead.row = 0
+                counts.drafted += len(ahead.tokens)
             else:
                 self._llm.eval([token])
                 self._evaluated.append(token)
-                row = -1
-            self._policy.record_pass(1 + len(guess), time.perf_counter() - began)
+            self._policy.record_pass(1 + len(ahead.tokens), time.perf_counter() - began)
         healed = bool(request.heal_prefix) and not pending
-        return text, tokens, reason, healed, counts
+        return text, tokens, reason, healed

@@ -45,7 +45,7 @@ def echo_prompts(engine: LlamaEngine) -> list[list[int]]:
 def always_draft(engine: LlamaEngine) -> None:
     """Verify every draft the prompt offers, whatever this machine's pass costs say (the
     cost policy is tested on its own in test_draft.py)."""
-    engine._policy.length = lambda available, n: available  # type: ignore[method-assign]
+    engine._policy.length = lambda available, key, base=1: available  # type: ignore[method-assign]
 
 
 def generate(engine: LlamaEngine, ids: list[int], speculative: bool) -> GenerationResult:
@@ -53,6 +53,12 @@ def generate(engine: LlamaEngine, ids: list[int], speculative: bool) -> Generati
         ids=ids, max_tokens=24, stop_ids=frozenset(), speculative=speculative
     )
     return engine.submit(request).result(timeout=120)
+
+
+def passes_needed(result: GenerationResult) -> int:
+    """One token at a time: the prefill's pass gives the first token, a pass over each
+    token gives the next; the last token needs one only to choose a stop token after it."""
+    return len(result.tokens) - 1 + (result.stop_reason == "stop_token")
 
 
 def assert_cache_consistent(engine: LlamaEngine) -> None:
@@ -75,19 +81,39 @@ def tiny(tiny_model: Path) -> Iterator[LlamaEngine]:
 
 
 def test_tiny_model_same_tokens_in_fewer_passes(tiny: LlamaEngine) -> None:
-    accepted = passes = generated = drafted = 0
+    accepted = passes = needed = drafted = 0
     for ids in echo_prompts(tiny):
         plain = generate(tiny, ids, speculative=False)
+        tiny._history.clear()  # drafts from the prompt only (the plain answer would be one)
         fast = generate(tiny, ids, speculative=True)
         assert fast.tokens == plain.tokens
-        assert plain.decode_passes == len(plain.tokens) and plain.drafted == 0
+        assert plain.decode_passes == passes_needed(plain) and plain.drafted == 0
         accepted += fast.accepted
         drafted += fast.drafted
         passes += fast.decode_passes
-        generated += len(fast.tokens)
+        needed += passes_needed(fast)
         assert_cache_consistent(tiny)
     assert 0 < accepted < drafted  # drafts really ran: some held, some were rejected
-    assert passes + accepted == generated  # every token either cost a pass or was a draft
+    assert passes + accepted == needed  # every token either cost a pass or was a draft
+
+
+def test_asking_again_drafts_from_the_last_answer(tiny: LlamaEngine) -> None:
+    """A keystroke that leaves the prompt as it was (typing inside a healed word, a typo
+    and its backspace) regenerates the last answer: drafted from it, the whole answer
+    rides along with the prompt's last pass and the next, in drafts of up to 16."""
+    ids = prompts(tiny, [1])[0][-300:]
+    tiny._history.clear()
+    plain = generate(tiny, ids, speculative=False)
+    again = generate(tiny, ids, speculative=True)
+    assert again.tokens == plain.tokens
+    assert again.accepted == again.drafted >= 16
+    assert again.decode_passes + again.accepted == passes_needed(plain)
+    assert again.decode_passes <= 1 < plain.decode_passes
+    assert_cache_consistent(tiny)
+    # A prompt the history does not know drafts nothing from it.
+    tiny._history.clear()
+    other = generate(tiny, ids[:-40], speculative=True)
+    assert other.tokens == generate(tiny, ids[:-40], speculative=False).tokens
 
 
 def test_rejected_drafts_leave_the_cache_reusable(tiny: LlamaEngine, tiny_model: Path) -> None:
@@ -96,6 +122,7 @@ def test_rejected_drafts_leave_the_cache_reusable(tiny: LlamaEngine, tiny_model:
     fresh = load_engine(ModelSettings(path=str(tiny_model), n_ctx=2048, kv_reuse=False))[0]
     try:
         for ids in echo_prompts(tiny)[:2]:
+            tiny._history.clear()
             first = generate(tiny, ids, speculative=True)
             assert first.drafted > first.accepted  # some draft was rejected and removed
             assert_cache_consistent(tiny)
@@ -157,6 +184,7 @@ def test_smollm_same_tokens_up_to_kernel_noise(smollm: Path) -> None:
         accepted = 0
         for ids in prompts(engine, []):
             plain = generate(engine, ids, speculative=False)
+            engine._history.clear()  # the prompt's drafts, not the plain answer's
             fast = generate(engine, ids, speculative=True)
             accepted += fast.accepted
             tokens, margins = reference_decode(engine, ids, len(plain.tokens))
@@ -182,6 +210,7 @@ def test_smollm_with_flash_attention_gives_exactly_the_plain_tokens(smollm: Path
         accepted = rejected = 0
         for ids in prompts(engine, []):
             plain = generate(engine, ids, speculative=False)
+            engine._history.clear()  # the prompt's drafts, not the plain answer's
             fast = generate(engine, ids, speculative=True)
             assert fast.tokens == plain.tokens
             accepted += fast.accepted
