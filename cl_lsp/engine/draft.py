@@ -14,11 +14,23 @@ never output.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 # Where a draft came from: the model's own recent generations, or this prompt.
 Source = Literal["history", "prompt"]
 DraftKey = tuple[Source, int]  # (source, matched n-gram length)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A recent generation: the prompt's last few tokens, then the tokens generated.
+    `stopped_at_end`: generation stopped right after choosing the last token (the text
+    was complete), so a draft that reaches the end leaves that token unevaluated: it is
+    checked against the choice all the same, and no pass is spent on what follows it."""
+
+    tokens: Sequence[int]
+    stopped_at_end: bool = False
 
 
 class NgramDraft:
@@ -36,7 +48,7 @@ class NgramDraft:
         self,
         tokens: Iterable[int] = (),
         *,
-        history: Iterable[Sequence[int]] = (),
+        history: Iterable[Answer] = (),
         min_n: int = 2,
         max_n: int = 6,
     ) -> None:
@@ -49,7 +61,7 @@ class NgramDraft:
         # (the last one is what we look up: it must not find itself).
         self._last_end: dict[tuple[int, ...], int] = {}
         # n-gram -> (a recent generation, the index of the n-gram's last token in it).
-        self._history: dict[tuple[int, ...], tuple[Sequence[int], int]] = {}
+        self._history: dict[tuple[int, ...], tuple[Answer, int]] = {}
         self.set_history(history)
         for token in tokens:
             self.append(token)
@@ -58,14 +70,15 @@ class NgramDraft:
     def tokens(self) -> list[int]:
         return self._tokens
 
-    def set_history(self, history: Iterable[Sequence[int]]) -> None:
+    def set_history(self, history: Iterable[Answer]) -> None:
         """Recent generations to draft from, oldest first (the newest occurrence wins)."""
         self._history = {}
         lo, hi = self._min_n, self._max_n
-        for sequence in history:
+        for answer in history:
+            sequence = answer.tokens
             for end in range(len(sequence) - 1):  # an n-gram at the very end proposes nothing
                 for n in range(lo, min(hi, end + 1) + 1):
-                    self._history[tuple(sequence[end - n + 1 : end + 1])] = (sequence, end)
+                    self._history[tuple(sequence[end - n + 1 : end + 1])] = (answer, end)
 
     def append(self, token: int) -> None:
         # The n-grams ending at the token that was last until now become searchable.
@@ -111,8 +124,11 @@ class NgramDraft:
             ending = tuple(tokens[size - n :])
             found = self._history.get(ending)
             if found is not None:
-                sequence, end = found
-                return list(sequence[end + 1 : end + 1 + limit]), ("history", n)
+                answer, end = found
+                stop = end + 1 + limit
+                if answer.stopped_at_end and stop >= len(answer.tokens):
+                    stop = len(answer.tokens) - 1  # the last token needs no pass (Answer)
+                return list(answer.tokens[end + 1 : stop]), ("history", n)
             last = self._last_end.get(ending)
             # After a truncation the entry may point past the end or at other tokens.
             if (
@@ -129,13 +145,20 @@ class DraftPolicy:
 
     On a CPU a forward pass over k tokens is not free: measured here (SmolLM2-135M Q4_1,
     one thread, 1k tokens of context) 2 tokens cost 1.6x one token, 9 tokens 5.2x, 17
-    tokens 9.3x. Verifying d drafted tokens pays when the expected tokens a pass yields,
-    1 + p + ... + p^d for a per-token acceptance p, grow faster than the pass's cost;
-    otherwise one token at a time is cheaper. Both are running averages of what this
-    machine and this model actually did; acceptance is kept per source and matched
-    n-gram length (a 6-token match in the model's last answer is a better guess than a
-    2-token match in the prompt).
+    tokens 9.3x: about 1 + 0.52 (k - 1). Verifying d drafted tokens pays when the
+    expected tokens a pass yields, 1 + p + ... + p^d for a per-token acceptance p, grow
+    faster than the pass's cost; otherwise one token at a time is cheaper.
+
+    Both are estimated from what this machine and this model actually did, smoothed so
+    that one slow pass or one failed draft does not switch drafting off: the cost as a
+    line through the measured pass sizes (one slope, fitted to every size seen), the
+    acceptance as accepted / tried tokens pooled over recent drafts per source and
+    matched n-gram length (a 16-token draft that held and one that failed at once are
+    16 of 17 tokens, not an average of 1.0 and 0.0).
     """
+
+    _DECAY = 0.9  # weight of the past at each new draft of a kind
+    _PRIOR_TOKENS = 4.0  # how many tokens' worth of evidence the prior is
 
     def __init__(
         self,
@@ -148,10 +171,10 @@ class DraftPolicy:
             "prompt": prior_accept,
             "history": prior_history_accept,
         }
-        self._accept: dict[DraftKey, float] = {}
-        # cost(k) / cost(1) before a k-token pass was measured: 1 + slope * (k - 1).
+        self._counts: dict[DraftKey, tuple[float, float]] = {}  # key -> (accepted, tried)
         self._prior_slope = prior_slope
         self._pass_s: dict[int, float] = {}  # tokens in a pass -> seconds (moving average)
+        self._slope: float | None = None  # fitted: cost(k) = cost(1) * (1 + slope (k - 1))
 
     @staticmethod
     def _key(key: DraftKey | int) -> DraftKey:
@@ -159,11 +182,14 @@ class DraftPolicy:
 
     def acceptance(self, key: DraftKey | int) -> float:
         key = self._key(key)
-        return self._accept.get(key, self._priors[key[0]])
+        accepted, tried = self._counts.get(key, (0.0, 0.0))
+        prior = self._priors[key[0]]
+        return (accepted + prior * self._PRIOR_TOKENS) / (tried + self._PRIOR_TOKENS)
 
     def record_pass(self, tokens: int, seconds: float) -> None:
         old = self._pass_s.get(tokens)
         self._pass_s[tokens] = seconds if old is None else 0.8 * old + 0.2 * seconds
+        self._slope = None
 
     def record_draft(self, key: DraftKey | int, drafted: int, accepted: int) -> None:
         """A verified draft: `accepted` of its first tokens held (the rest were not tried
@@ -171,14 +197,28 @@ class DraftPolicy:
         key = self._key(key)
         tried = accepted + (1 if accepted < drafted else 0)
         if tried:
-            self._accept[key] = 0.8 * self.acceptance(key) + 0.2 * (accepted / tried)
+            old_accepted, old_tried = self._counts.get(key, (0.0, 0.0))
+            decay = self._DECAY
+            self._counts[key] = (decay * old_accepted + accepted, decay * old_tried + tried)
+
+    def _fitted_slope(self) -> float:
+        single = self._pass_s.get(1)
+        if single is None or single <= 0:
+            return self._prior_slope
+        if self._slope is None:
+            # Least squares through (k - 1, cost(k) / cost(1) - 1), anchored at the origin.
+            xx = xy = 0.0
+            for k, seconds in self._pass_s.items():
+                if k > 1:
+                    xx += (k - 1) ** 2
+                    xy += (k - 1) * (seconds / single - 1)
+            self._slope = max(0.0, xy / xx) if xx else self._prior_slope
+        return self._slope
 
     def cost(self, tokens: int) -> float:
         """The expected seconds of a pass over `tokens` (relative when nothing is known)."""
-        if tokens in self._pass_s:
-            return self._pass_s[tokens]
         single = self._pass_s.get(1, 1.0)
-        return single * (1 + self._prior_slope * (tokens - 1))
+        return single * (1 + self._fitted_slope() * (tokens - 1))
 
     def length(self, available: int, key: DraftKey | int, base: int = 1) -> int:
         """The draft length (0..available) to add to a pass over `base` tokens that must
@@ -202,9 +242,9 @@ class DraftPolicy:
                 value = (expected - 1) * single - (self.cost(base + d) - anyway)
             if value > best_value:
                 best, best_value = d, value
-        if best == 0 and available:
-            # Not drafting teaches nothing: drift back toward the prior so that a model
-            # or a file that starts to copy gets tried again.
-            prior = self._priors[key[0]]
-            self._accept[key] = 0.95 * accept + 0.05 * prior
+        if best == 0 and available and key in self._counts:
+            # Not drafting teaches nothing: let the evidence fade toward the prior so that
+            # a model or a file that starts to copy gets tried again.
+            accepted, tried = self._counts[key]
+            self._counts[key] = (0.95 * accepted, 0.95 * tried)
         return best

@@ -33,7 +33,7 @@ from cl_lsp.engine.base import (
     GenerationRequest,
     GenerationResult,
 )
-from cl_lsp.engine.draft import DraftKey, DraftPolicy, NgramDraft
+from cl_lsp.engine.draft import Answer, DraftKey, DraftPolicy, NgramDraft
 from cl_lsp.engine.job_queue import JobQueue
 from cl_lsp.engine.kv_states import SavedState, StateStore
 
@@ -144,7 +144,7 @@ class LlamaEngine(EngineFacts):
         self._allowed_arrays: dict[bytes, Any] = {}  # healing text -> numpy ids
         self._policy = DraftPolicy()  # how long a speculative draft pays on this machine
         self._ngrams = NgramDraft()  # the running sequence's n-grams, kept between requests
-        self._history: deque[list[int]] = deque(maxlen=_HISTORY)  # recent generations
+        self._history: deque[Answer] = deque(maxlen=_HISTORY)  # recent generations
         self._queue = JobQueue(
             self._generate,
             self._stats,
@@ -229,7 +229,8 @@ class LlamaEngine(EngineFacts):
         elif complete:
             text, tokens, reason, healed = self._decode(request, deadline, drafts, ahead, counts)
             if tokens:
-                self._history.append(ids[-_HISTORY_PROMPT_TAIL:] + tokens)
+                answer = ids[-_HISTORY_PROMPT_TAIL:] + tokens
+                self._history.append(Answer(answer, stopped_at_end=reason == "complete"))
         else:  # a slow machine gets no suggestion rather than a hang
             text, tokens, reason = "", [], "time_limit"
         return GenerationResult(

@@ -86,7 +86,60 @@ def test_policy_drafts_long_when_passes_are_cheap_and_drafts_hold() -> None:
         policy.record_draft(4, drafted=8, accepted=8)
     assert policy.acceptance(4) > 0.85
     assert policy.length(8, 4) == 8
-    # Drafts from 2-token matches that always fail on the first token are not worth it.
+    # Drafts from 2-token matches that always fail on the first token: acceptance falls to
+    # the prior's weight (~0.17), where only one drafted token is still worth its 10%.
     for _ in range(20):
         policy.record_draft(2, drafted=4, accepted=0)
-    assert policy.length(8, 2) == 0
+    assert policy.acceptance(2) < 0.2
+    assert policy.length(8, 2) == 1
+
+
+def test_a_recent_answer_is_drafted_from_where_the_prompt_ends() -> None:
+    from cl_lsp.engine.draft import Answer
+
+    # The last answer was generated after a prompt ending (7, 8): 20 21 22 23.
+    last = Answer([5, 7, 8, 20, 21, 22, 23])
+    draft = NgramDraft([1, 2, 3, 7, 8], history=[last])
+    assert draft.lookup_keyed(3) == ([20, 21, 22], ("history", 2))
+    # A longer match in the prompt wins over a shorter one in the history.
+    draft = NgramDraft([6, 7, 8, 9, 0, 6, 7, 8], history=[last])
+    assert draft.lookup_keyed(2) == ([9, 0], ("prompt", 3))
+
+
+def test_an_answer_that_stopped_leaves_its_last_token_unevaluated() -> None:
+    from cl_lsp.engine.draft import Answer
+
+    complete = Answer([7, 8, 20, 21, 22], stopped_at_end=True)
+    assert NgramDraft([7, 8], history=[complete]).propose(8) == [20, 21]
+    cut_short = Answer([7, 8, 20, 21, 22])  # ran out of tokens: what follows is unknown
+    assert NgramDraft([7, 8], history=[cut_short]).propose(8) == [20, 21, 22]
+
+
+def test_sync_reindexes_only_after_the_common_prefix_and_ignores_stale_entries() -> None:
+    draft = NgramDraft([1, 2, 3, 4, 1, 2])
+    assert draft.propose(2) == [3, 4]
+    # The sequence is cut before the earlier (1, 2, 3, 4) and goes on differently: the
+    # index still remembers (1, 2) -> 3, which no longer holds.
+    draft.sync([9, 9, 1, 2])
+    assert draft.tokens == [9, 9, 1, 2]
+    assert draft.propose(2) == []
+    draft.sync([9, 9, 1, 2, 5, 1, 2])
+    assert draft.propose(2) == [5, 1]
+
+
+def test_policy_adds_a_draft_to_a_prefill_batch_when_its_marginal_cost_is_low() -> None:
+    from cl_lsp.engine.draft import DraftPolicy
+
+    policy = DraftPolicy(prior_history_accept=0.95)
+    for k in range(1, 20):
+        policy.record_pass(k, 0.03 + 0.015 * (k - 1))  # a CPU: extra tokens cost half a pass
+    # Alone, a 4-token pass (0.075 s) for ~3.8 expected tokens beats four 0.03 s passes...
+    assert policy.length(3, ("history", 6)) == 3
+    # ... and added to a 5-token prefill batch, 8 drafted tokens save time too.
+    assert policy.length(8, ("history", 6), base=5) == 8
+    # Prompt matches whose drafts keep failing on their first token are not worth it,
+    # while the history's acceptance is kept apart.
+    for _ in range(20):
+        policy.record_draft(("prompt", 2), drafted=4, accepted=0)
+    assert policy.length(8, ("prompt", 2)) == 0
+    assert policy.length(3, ("history", 2)) == 3
