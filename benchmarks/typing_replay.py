@@ -14,6 +14,7 @@ Per configuration (a fresh server each):
   psm          prefix-suffix-middle: the suffix follows the typed text, so it is re-evaluated
   spm          suffix first: typing at the cursor only appends tokens
   spm+caches   SPM plus the typed-through cache, the completion LRU and warm-ups
+  spm+caches-nospec  the same with completion.speculative off (speculation's A/B over LSP)
 
 Reported: p50/p95 keystroke-to-suggestion latency (requests answered with a result), prompt
 tokens per request and tokens evaluated per request (cl-lsp.engineStats), KV reuse (reused /
@@ -111,8 +112,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "model": {"kvReuse": True},
         "completion": {"fimLayout": "spm", "cache": True, "warm": True},
     },
+    # The product's configuration with speculative decoding off: its A/B over LSP.
+    "spm+caches-nospec": {
+        "model": {"kvReuse": True},
+        "completion": {"fimLayout": "spm", "cache": True, "warm": True, "speculative": False},
+    },
 }
-PREFIX_ONLY_CONFIGS = ("naive", "spm", "spm+caches")  # psm == spm == prefix there
+PREFIX_ONLY_CONFIGS = ("naive", "spm", "spm+caches", "spm+caches-nospec")  # psm == spm
 
 
 # -- the typing script ---------------------------------------------------------------------
@@ -646,6 +652,9 @@ SPECULATION_RESULTS = Path(__file__).parent / "results" / "speculation.json"
 
 def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
     warm = [s["latency_s"] for s in samples[1:]]  # the first request prefills the file
+    # Keystrokes the suggestion on screen had predicted are served by the typed-through
+    # cache in the product (the replay turns it off): the rest always reach the model.
+    unserved = [s["latency_s"] for s in samples[1:] if not s["predicted"]]
     generated = sum(s["generated"] for s in samples)
     passes = sum(s["passes"] for s in samples)
     generate_s = sum(s["generate_s"] for s in samples)
@@ -658,6 +667,8 @@ def speculation_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "ms_per_token": round(1000 * generate_s / generated, 1) if generated else None,
         "warm_p50_ms": _ms(percentile(warm, 0.5)),
         "warm_p95_ms": _ms(percentile(warm, 0.95)),
+        "unpredicted_requests": len(unserved),
+        "unpredicted_p50_ms": _ms(percentile(unserved, 0.5)),
         "drafted": sum(s["drafted"] for s in samples),
         "accepted": sum(s["accepted"] for s in samples),
         # After the first request (the cold prefill of the file), as the LSP replay's warm rows.
@@ -699,7 +710,10 @@ def speculation_replay(
             # As the server does: the document keeps an incrementally parsed tree, so the
             # shape decision and the syntax guard do not parse the whole file per keystroke.
             document = Document(Path(target.path).as_uri(), target.text, language_id="python")
+            shown, shown_at = "", -1  # the last suggestion and where it was asked for
             for n, key in enumerate(typing_script(target, random.Random(seed))):
+                predicted = bool(key.text) and key.start == key.end == shown_at
+                predicted = predicted and shown.startswith(key.text)
                 start, end = document.position_at(key.start), document.position_at(key.end)
                 document.apply_change(key.text, start, end)
                 text = document.text
@@ -728,8 +742,11 @@ def speculation_replay(
                             "accepted": result.accepted,
                             "prefill_s": result.prefill_s,
                             "stop": result.stop_reason,
+                            "predicted": predicted,
                         }
                     )
+                    if not speculative:
+                        shown, shown_at = completion.text, offset
                 if len(tokens) == 2:
                     if tokens[True] == tokens[False]:
                         same += 1
@@ -746,11 +763,17 @@ def speculation_replay(
         if on["warm_p50_ms"] and off["warm_p50_ms"]
         else None
     )
+    unpredicted_ratio = (
+        round(on["unpredicted_p50_ms"] / off["unpredicted_p50_ms"], 2)
+        if on["unpredicted_p50_ms"] and off["unpredicted_p50_ms"]
+        else None
+    )
     return {
         "model": name,
         "off": off,
         "on": on,
         "warm_p50_on_over_off": ratio,
+        "unpredicted_p50_on_over_off": unpredicted_ratio,
         "identical_requests": same,
         "different_requests": differ,
         "first_difference": first_difference,
@@ -863,7 +886,9 @@ def run_speculation(args: argparse.Namespace) -> None:
         print(
             f"  {row['model']}: warm p50 on/off {row['warm_p50_on_over_off']}, same tokens "
             f"{row['identical_requests']}/{row['identical_requests'] + row['different_requests']}"
-            f" requests, KV reuse {row['on']['kv_reuse']}"
+            f" requests, KV reuse {row['on']['kv_reuse']}; keystrokes the shown suggestion had"
+            f" not predicted ({row['on']['unpredicted_requests']}): p50 on/off"
+            f" {row['unpredicted_p50_on_over_off']}"
         )
     SPECULATION_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     SPECULATION_RESULTS.write_text(
@@ -1109,7 +1134,7 @@ def run_accept(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="tiny,smollm", help="tiny,smollm")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help="naive,psm,spm,spm+caches")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="naive,psm,spm,spm+caches,...")
     parser.add_argument("--functions", type=int, default=1, help="functions re-typed per run")
     parser.add_argument("--chars", type=int, default=60, help="characters typed per function")
     parser.add_argument("--settle-cap", type=float, default=12.0, help="max wait at a pause (s)")

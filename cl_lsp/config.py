@@ -32,8 +32,10 @@ class ModelSettings:
     # Saved KV states for going back (a cursor jump, a file switch), one per document,
     # least recently used dropped first: RAM they may take, 0: off
     kv_snapshot_mb: int = 2048
-    # llama.cpp flash attention: one kernel for one-token and multi-token passes, so
-    # speculative decoding gives exactly the plain greedy tokens; 1.0-1.5x slower on CPU here
+    # llama.cpp flash attention: one attention kernel for one-token and multi-token
+    # passes, so with quantized weights (SmolLM2 Q4_1) speculative decoding gives exactly
+    # the plain greedy tokens; F16 weights still change matmul kernel with the batch size.
+    # 1.2-2x slower passes on CPU here
     flash_attn: bool = False
     alias: str | None = None  # a downloaded `cl-lsp model pull` alias, e.g. "codellama-7b[:Q5_K_M]"
     backend: str = "local"  # "local" (llama.cpp in-process) | "remote" (OpenAI-compatible server)
@@ -68,7 +70,8 @@ class CompletionSettings:
     # No completions for these language ids / paths (gitignore-like globs, e.g. "*.md")
     disabled_languages: list[str] = field(default_factory=list)
     disabled_globs: list[str] = field(default_factory=list)
-    # Prompt-lookup speculative decoding (llama.cpp engine): drafts verified in one pass
+    # Speculative decoding (llama.cpp engine): drafts copied from the prompt and from the
+    # model's recent answers, verified in one pass; the same greedy tokens, fewer passes
     speculative: bool = True
     # A cursor at a new place (more than this many prompt tokens to evaluate; 0: off): the
     # first answer comes from a short window with no repository context while the full

@@ -116,6 +116,28 @@ def test_asking_again_drafts_from_the_last_answer(tiny: LlamaEngine) -> None:
     assert other.tokens == generate(tiny, ids[:-40], speculative=False).tokens
 
 
+def test_a_healed_prompt_is_drafted_through_its_healing_tokens(tiny: LlamaEngine) -> None:
+    """Typing inside a word leaves a healed prompt as it was, and the answer must spell
+    the typed part first: the last answer's tokens are drafted through those constrained
+    choices too, and the result is what no speculation gives."""
+    ids = prompts(tiny, [1])[1][-300:]
+    tiny._history.clear()
+    first = generate(tiny, ids, speculative=False).tokens
+    typed = tiny._piece(first[0])  # the user typed what the first token spells
+    answers = []
+    for speculative in (False, True):
+        request = GenerationRequest(
+            ids=ids, max_tokens=24, heal_prefix=typed, speculative=speculative
+        )
+        answers.append(tiny.submit(request).result(timeout=120))
+    plain, fast = answers
+    assert plain.healed and fast.healed
+    assert fast.tokens == plain.tokens
+    assert plain.tokens[: len(first)] == first  # (+1: the healing token is not counted)
+    assert fast.accepted >= 16 and fast.decode_passes < plain.decode_passes
+    assert_cache_consistent(tiny)
+
+
 def test_rejected_drafts_leave_the_cache_reusable(tiny: LlamaEngine, tiny_model: Path) -> None:
     """After a speculative answer (drafts kept, drafts removed), the next prompt reuses the
     cache and gets exactly what a fresh engine with no reuse gets."""
