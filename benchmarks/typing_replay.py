@@ -914,7 +914,9 @@ def run_switch(args: argparse.Namespace) -> None:
     path = model_path(args)
     targets = pick_targets(3, 60, min_line=300, seed=args.seed)
     completion = {"maxTokens": 4, "maxBlockTokens": 4, "timeLimitMs": 300000}
-    completion |= {"cache": False, "speculative": False}
+    # The full prompt at every visit: quick start would answer a cold file from a short
+    # window and hide what coming back costs.
+    completion |= {"cache": False, "speculative": False, "quickStartTokens": 0}
     sides: dict[str, CompletionService] = {}
     for side, megabytes in (("per-document", 4096), ("one state", 4096), ("none", 0)):
         sides[side] = in_process_service(path, completion, {"kvSnapshotMb": megabytes})
