@@ -279,7 +279,7 @@ class LlamaEngine(EngineFacts):
                 # The prompt's last batch: the first answer tokens may ride along, guessed
                 # from what the model answered last time (its marginal cost in a batch is
                 # a fraction of a pass of its own).
-                ahead = self._draft(drafts, request, 0, base=len(batch))
+                ahead = self._draft(drafts, request, 0, len(batch), request.heal_prefix)
                 self._eval_rows(batch + ahead.tokens, first_output=len(batch) - 1)
                 ahead.row = len(batch) - 1
                 spent = time.perf_counter() - began
@@ -407,16 +407,32 @@ class LlamaEngine(EngineFacts):
         self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
 
     def _draft(
-        self, drafts: NgramDraft, request: GenerationRequest, chosen: int, base: int
+        self,
+        drafts: NgramDraft,
+        request: GenerationRequest,
+        chosen: int,
+        base: int,
+        pending: bytes,
     ) -> _Draft:
         """The draft worth verifying alongside a pass over `base` tokens (the policy
-        weighs what such passes cost here against how often such drafts hold)."""
+        weighs what such passes cost here against how often such drafts hold).
+        `pending`: healed text still to spell; a drafted token that cannot spell it
+        cannot be chosen (a keystroke inside a word that the last answer did not
+        predict), so the draft ends before it."""
         # A draft token is worth evaluating only if a choice follows it: `chosen` counts
         # the non-healing tokens chosen so far (the prefill's pass gives the first).
         later_choices = request.max_tokens - chosen - 1
         room = self.n_ctx - len(self._evaluated) - base
         limit = max(0, min(_DRAFT_MAX, later_choices, room, self._n_batch - base))
         guess, key = drafts.lookup_keyed(limit)
+        for i, token in enumerate(guess):
+            if not pending:
+                break
+            try:
+                pending, _ = spell(pending, self._piece(token))
+            except ValueError:
+                guess = guess[:i]
+                break
         return _Draft(guess[: self._policy.length(len(guess), key, base)], key=key)
 
     def _decode(
@@ -485,7 +501,8 @@ class LlamaEngine(EngineFacts):
             began = time.perf_counter()
             ahead = _Draft([])
             if drafts is not None:
-                ahead = self._draft(drafts, request, len(tokens) - healing_steps, base=1)
+                chosen = len(tokens) - healing_steps
+                ahead = self._draft(drafts, request, chosen, 1, pending)
             if ahead.tokens:
                 self._eval_rows([token, *ahead.tokens], first_output=0)
                 ahead.row = 0

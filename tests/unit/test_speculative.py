@@ -138,6 +138,24 @@ def test_a_healed_prompt_is_drafted_through_its_healing_tokens(tiny: LlamaEngine
     assert_cache_consistent(tiny)
 
 
+def test_a_draft_ends_where_it_cannot_spell_the_healed_text(tiny: LlamaEngine) -> None:
+    """Typing inside a word what the last answer did not predict: its first token cannot
+    spell the typed text, so drafting it would only waste a pass."""
+    from cl_lsp.engine.draft import Answer, NgramDraft
+
+    answer = [5000, 5001, 5002, 5003]
+    drafts = NgramDraft([1, 7, 8, 9], history=[Answer([8, 9, *answer])])
+    request = GenerationRequest(ids=[1, 7, 8, 9], max_tokens=24)
+    assert tiny._draft(drafts, request, 0, 1, b"").tokens == answer
+    first = tiny._piece(answer[0])
+    # The typed text is what the first token spells, and more: the draft goes on.
+    assert tiny._draft(drafts, request, 0, 1, first).tokens == answer
+    # Typed text the first token does not spell: no draft at all.
+    assert tiny._draft(drafts, request, 0, 1, b"\x00" + first).tokens == []
+    # The first token spells part of it, the second not: the draft stops after one.
+    assert tiny._draft(drafts, request, 0, 1, first + b"\x00").tokens == answer[:1]
+
+
 def test_rejected_drafts_leave_the_cache_reusable(tiny: LlamaEngine, tiny_model: Path) -> None:
     """After a speculative answer (drafts kept, drafts removed), the next prompt reuses the
     cache and gets exactly what a fresh engine with no reuse gets."""
