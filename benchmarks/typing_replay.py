@@ -38,10 +38,14 @@ Prints a table and writes benchmarks/results/typing_replay.json.
 Speculative decoding on/off (completion.speculative): in-process, two engines on the same
 model (one llama.cpp thread each) are fed the same keystrokes' prompts (the same typing
 script, one request per keystroke, none cancelled), alternating per keystroke so both see
-the same machine load. Reported per side: generated tokens per forward pass, ms per
-generated token, warm p50 (plan + generate + clean), drafted/accepted tokens, KV reuse, and
-whether both sides produced the same tokens for every keystroke. Writes
-benchmarks/results/speculation.json.
+the same machine load; each keeps an incrementally parsed tree of the document as the
+server does. Models: the tiny 4x512, SmolLM2, and Code Llama's real vocabulary on random
+weights of SmolLM2's size quantized to Q4_K_M (when llama.cpp's vocabularies are fetched).
+Reported per side: generated tokens per forward pass, ms per generated token, warm p50
+(plan + generate + clean), warm p50 over the keystrokes no cache would serve (neither
+predicted by the suggestion on screen nor asked before), drafted/accepted tokens, KV reuse,
+and whether both sides produced the same tokens for every keystroke. Writes
+benchmarks/results/speculation.json (with every request's sample).
 
     python benchmarks/typing_replay.py --switch [--model PATH]
 
