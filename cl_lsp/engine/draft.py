@@ -99,9 +99,20 @@ class NgramDraft:
         limit = min(len(mine), len(tokens))
         while common < limit and mine[common] == tokens[common]:
             common += 1
+        # Stale entries pile up as prompts come and go (other files, far jumps): once
+        # they outnumber the live ones several times over, index afresh (~15 ms / 3k).
+        live = (self._max_n - self._min_n + 1) * max(len(tokens), 1024)
+        if len(self._last_end) > 4 * live:
+            self._last_end = {}
+            common = 0
         self.truncate(common)
         for token in tokens[common:]:
             self.append(token)
+
+    @property
+    def indexed(self) -> int:
+        """How many n-grams the index holds (live and stale)."""
+        return len(self._last_end)
 
     def propose(self, limit: int) -> list[int]:
         """Up to `limit` tokens that followed the longest earlier match of the current

@@ -143,3 +143,17 @@ def test_policy_adds_a_draft_to_a_prefill_batch_when_its_marginal_cost_is_low() 
         policy.record_draft(("prompt", 2), drafted=4, accepted=0)
     assert policy.length(8, ("prompt", 2)) == 0
     assert policy.length(3, ("history", 2)) == 3
+
+
+def test_the_index_stays_bounded_while_prompts_come_and_go() -> None:
+    import random
+
+    rng = random.Random(0)
+    draft = NgramDraft()
+    for _ in range(200):  # 200 unrelated 2k-token prompts: a long day of jumps
+        draft.sync([rng.randrange(32000) for _ in range(2000)])
+    assert draft.indexed <= 4 * 5 * 2000 + 5 * 2000
+    # What is live is still found after a rebuild.
+    tokens = [rng.randrange(32000) for _ in range(2000)]
+    draft.sync(tokens + tokens[100:104])
+    assert draft.propose(3) == tokens[104:107]
