@@ -5,11 +5,16 @@
 # CMake flags and keep it in a cache keyed by version and flags, because pip's own wheel
 # cache ignores CMAKE_ARGS and would hand a CPU build to a CUDA request (or the reverse).
 #
-#   CL_LSP_BACKEND=cpu (default) | cuda | metal | native
+#   CL_LSP_BACKEND=cpu (default) | cpu-exact | cuda | metal | native
 #
 # cpu on x86_64 targets AVX2/FMA/F16C without AVX-512/AMX: llama.cpp's AMX kernels crashed
 # (SIGSEGV in ggml_backend_amx_mul_mat) on a Sapphire Rapids VM where we tested, and a
 # native build would not run on an older CPU sharing the cache. `native` tunes for this CPU.
+# cpu-exact is cpu without llamafile's tinyBLAS: then a position's logits are bit-identical
+# in a one-token and a multi-token pass, so speculative decoding returns exactly the plain
+# greedy tokens (measured on SmolLM2 Q4_1: logit difference 0.0, was up to ~0.4; 52/52
+# replay keystrokes identical). Cost here: no change for Q4_1/Q4_K weights, 1.29x slower
+# prefill and costlier batches for Q4_0 (tinyBLAS also serves Q8_0, F16 and F32).
 set -euo pipefail
 
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
@@ -24,10 +29,16 @@ case "$backend" in
     else
       flags="-DGGML_NATIVE=ON"
     fi ;;
+  cpu-exact)
+    if [ "$arch" = "x86_64" ]; then
+      flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_LLAMAFILE=OFF"
+    else
+      flags="-DGGML_NATIVE=ON -DGGML_LLAMAFILE=OFF"
+    fi ;;
   cuda) flags="-DGGML_CUDA=ON" ;;
   metal) flags="-DGGML_METAL=ON" ;;
   native) flags="-DGGML_NATIVE=ON" ;;
-  *) echo "CL_LSP_BACKEND must be cpu, cuda, metal or native (got $backend)" >&2; exit 2 ;;
+  *) echo "CL_LSP_BACKEND must be cpu, cpu-exact, cuda, metal or native (got $backend)" >&2; exit 2 ;;
 esac
 
 key="$(printf '%s %s %s' "$version" "$flags $common" "$(python -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-12)"
