@@ -767,22 +767,16 @@ def speculation_replay(
         for service, _ in sides.values():
             service.engine.close()
     off, on = (speculation_side(sides[flag][1]) for flag in (False, True))
-    ratio = (
-        round(on["warm_p50_ms"] / off["warm_p50_ms"], 2)
-        if on["warm_p50_ms"] and off["warm_p50_ms"]
-        else None
-    )
-    unpredicted_ratio = (
-        round(on["unpredicted_p50_ms"] / off["unpredicted_p50_ms"], 2)
-        if on["unpredicted_p50_ms"] and off["unpredicted_p50_ms"]
-        else None
-    )
+
+    def ratio(field: str) -> float | None:
+        return round(on[field] / off[field], 2) if on[field] and off[field] else None
+
     return {
         "model": name,
         "off": off,
         "on": on,
-        "warm_p50_on_over_off": ratio,
-        "unpredicted_p50_on_over_off": unpredicted_ratio,
+        "warm_p50_on_over_off": ratio("warm_p50_ms"),
+        "unpredicted_p50_on_over_off": ratio("unpredicted_p50_ms"),
         "identical_requests": same,
         "different_requests": differ,
         "first_difference": first_difference,

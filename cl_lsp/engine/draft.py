@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cl_lsp.core.prompt import common_prefix_length
+
 # Where a draft came from: the model's own recent generations, or this prompt.
 Source = Literal["history", "prompt"]
 DraftKey = tuple[Source, int]  # (source, matched n-gram length)
@@ -94,11 +96,7 @@ class NgramDraft:
 
     def sync(self, tokens: Sequence[int]) -> None:
         """Make the sequence `tokens`, indexing only what follows the common prefix."""
-        mine = self._tokens
-        common = 0
-        limit = min(len(mine), len(tokens))
-        while common < limit and mine[common] == tokens[common]:
-            common += 1
+        common = common_prefix_length(self._tokens, tokens)
         # Stale entries pile up as prompts come and go (other files, far jumps): once
         # they outnumber the live ones several times over, index afresh (~15 ms / 3k).
         live = (self._max_n - self._min_n + 1) * max(len(tokens), 1024)
@@ -119,14 +117,10 @@ class NgramDraft:
         ending (the most recent occurrence of that length); [] when nothing matches."""
         return self.lookup(limit)[0]
 
-    def lookup(self, limit: int) -> tuple[list[int], int]:
-        """`propose`, and the length of the n-gram that matched (0: none)."""
-        guess, key = self.lookup_keyed(limit)
-        return guess, key[1]
-
-    def lookup_keyed(self, limit: int) -> tuple[list[int], DraftKey]:
-        """`propose`, and where it came from: the longest match wins; at equal length a
-        recent generation is preferred (what the model itself said last time)."""
+    def lookup(self, limit: int) -> tuple[list[int], DraftKey]:
+        """`propose`, and where it came from with the matched length (0: none): the
+        longest match wins; at equal length a recent generation is preferred (what the
+        model itself said last time)."""
         tokens = self._tokens
         if limit <= 0:
             return [], ("prompt", 0)
@@ -187,12 +181,7 @@ class DraftPolicy:
         self._pass_s: dict[int, float] = {}  # tokens in a pass -> seconds (moving average)
         self._slope: float | None = None  # fitted: cost(k) = cost(1) * (1 + slope (k - 1))
 
-    @staticmethod
-    def _key(key: DraftKey | int) -> DraftKey:
-        return ("prompt", key) if isinstance(key, int) else key
-
-    def acceptance(self, key: DraftKey | int) -> float:
-        key = self._key(key)
+    def acceptance(self, key: DraftKey) -> float:
         accepted, tried = self._counts.get(key, (0.0, 0.0))
         prior = self._priors[key[0]]
         return (accepted + prior * self._PRIOR_TOKENS) / (tried + self._PRIOR_TOKENS)
@@ -202,10 +191,9 @@ class DraftPolicy:
         self._pass_s[tokens] = seconds if old is None else 0.8 * old + 0.2 * seconds
         self._slope = None
 
-    def record_draft(self, key: DraftKey | int, drafted: int, accepted: int) -> None:
+    def record_draft(self, key: DraftKey, drafted: int, accepted: int) -> None:
         """A verified draft: `accepted` of its first tokens held (the rest were not tried
         one by one: the first miss ends it)."""
-        key = self._key(key)
         tried = accepted + (1 if accepted < drafted else 0)
         if tried:
             old_accepted, old_tried = self._counts.get(key, (0.0, 0.0))
@@ -231,14 +219,13 @@ class DraftPolicy:
         single = self._pass_s.get(1, 1.0)
         return single * (1 + self._fitted_slope() * (tokens - 1))
 
-    def length(self, available: int, key: DraftKey | int, base: int = 1) -> int:
+    def length(self, available: int, key: DraftKey, base: int = 1) -> int:
         """The draft length (0..available) to add to a pass over `base` tokens that must
         be evaluated anyway (1 while generating; the prompt's last batch at the start).
 
         While generating (base 1): the length with the most expected tokens per second.
         Added to a prefill batch: the length that saves the most expected seconds against
         choosing those tokens one pass each."""
-        key = self._key(key)
         accept = self.acceptance(key)
         single = self.cost(1)
         anyway = self.cost(base)

@@ -424,7 +424,7 @@ class LlamaEngine(EngineFacts):
         later_choices = request.max_tokens - chosen - 1
         room = self.n_ctx - len(self._evaluated) - base
         limit = max(0, min(_DRAFT_MAX, later_choices, room, self._n_batch - base))
-        guess, key = drafts.lookup_keyed(limit)
+        guess, key = drafts.lookup(limit)
         for i, token in enumerate(guess):
             if not pending:
                 break

@@ -63,8 +63,8 @@ def test_bad_bounds_are_rejected() -> None:
 
 
 def test_lookup_reports_the_matched_length() -> None:
-    assert NgramDraft([5, 1, 2, 8, 0, 5, 1, 2]).lookup(2) == ([8, 0], 3)
-    assert NgramDraft([1, 2, 3]).lookup(2) == ([], 0)
+    assert NgramDraft([5, 1, 2, 8, 0, 5, 1, 2]).lookup(2) == ([8, 0], ("prompt", 3))
+    assert NgramDraft([1, 2, 3]).lookup(2) == ([], ("prompt", 0))
 
 
 def test_policy_drafts_nothing_when_passes_cost_linearly() -> None:
@@ -73,7 +73,7 @@ def test_policy_drafts_nothing_when_passes_cost_linearly() -> None:
     policy = DraftPolicy(prior_accept=0.9)
     for k in range(1, 10):
         policy.record_pass(k, 0.02 * k)  # k tokens cost k single passes: no saving possible
-    assert policy.length(8, 4) == 0
+    assert policy.length(8, ("prompt", 4)) == 0
 
 
 def test_policy_drafts_long_when_passes_are_cheap_and_drafts_hold() -> None:
@@ -83,15 +83,15 @@ def test_policy_drafts_long_when_passes_are_cheap_and_drafts_hold() -> None:
     for k in range(1, 10):
         policy.record_pass(k, 0.02 + 0.002 * (k - 1))  # memory-bound: extra tokens are cheap
     for _ in range(10):
-        policy.record_draft(4, drafted=8, accepted=8)
-    assert policy.acceptance(4) > 0.85
-    assert policy.length(8, 4) == 8
+        policy.record_draft(("prompt", 4), drafted=8, accepted=8)
+    assert policy.acceptance(("prompt", 4)) > 0.85
+    assert policy.length(8, ("prompt", 4)) == 8
     # Drafts from 2-token matches that always fail on the first token: acceptance falls to
     # the prior's weight (~0.17), where only one drafted token is still worth its 10%.
     for _ in range(20):
-        policy.record_draft(2, drafted=4, accepted=0)
-    assert policy.acceptance(2) < 0.2
-    assert policy.length(8, 2) == 1
+        policy.record_draft(("prompt", 2), drafted=4, accepted=0)
+    assert policy.acceptance(("prompt", 2)) < 0.2
+    assert policy.length(8, ("prompt", 2)) == 1
 
 
 def test_a_recent_answer_is_drafted_from_where_the_prompt_ends() -> None:
@@ -100,10 +100,10 @@ def test_a_recent_answer_is_drafted_from_where_the_prompt_ends() -> None:
     # The last answer was generated after a prompt ending (7, 8): 20 21 22 23.
     last = Answer([5, 7, 8, 20, 21, 22, 23])
     draft = NgramDraft([1, 2, 3, 7, 8], history=[last])
-    assert draft.lookup_keyed(3) == ([20, 21, 22], ("history", 2))
+    assert draft.lookup(3) == ([20, 21, 22], ("history", 2))
     # A longer match in the prompt wins over a shorter one in the history.
     draft = NgramDraft([6, 7, 8, 9, 0, 6, 7, 8], history=[last])
-    assert draft.lookup_keyed(2) == ([9, 0], ("prompt", 3))
+    assert draft.lookup(2) == ([9, 0], ("prompt", 3))
 
 
 def test_an_answer_that_stopped_leaves_its_last_token_unevaluated() -> None:
