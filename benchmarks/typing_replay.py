@@ -692,6 +692,7 @@ def speculation_replay(
     targets: list[Target],
     seed: int,
     flash_attn: bool,
+    threads: int = 1,
 ) -> dict[str, Any]:
     from cl_lsp.config import Settings, merged
     from cl_lsp.core.document import Document
@@ -701,7 +702,7 @@ def speculation_replay(
     sides: dict[bool, tuple[CompletionService, list[dict[str, Any]]]] = {}
     for speculative in (False, True):
         layer = json.loads(json.dumps(options))
-        layer.setdefault("model", {}).update({"path": str(path), "nThreads": 1})
+        layer.setdefault("model", {}).update({"path": str(path), "nThreads": threads})
         layer["model"]["flashAttn"] = flash_attn
         layer.setdefault("completion", {})["speculative"] = speculative
         settings, problems = merged(Settings(), layer)
@@ -709,6 +710,7 @@ def speculation_replay(
         engine = load_engine(settings.model)[0]
         sides[speculative] = (CompletionService(engine, settings, None), [])
     same = differ = 0
+    same_pairs: list[tuple[float, ...]] = []  # (off, on) latencies of identical answers
     first_difference: dict[str, Any] | None = None
     try:
         for target in targets:
@@ -745,7 +747,9 @@ def speculation_replay(
                             "prompt": result.prompt_tokens,
                             "reused": result.reused_tokens,
                             "generated": len(result.tokens),
-                            "passes": result.decode_passes + 1,  # + the prefill's last pass
+                            # + the prefill's last pass, unless the prompt's last logits
+                            # were kept from the previous request
+                            "passes": result.decode_passes + bool(result.evaluated_tokens),
                             "generate_s": result.generate_s,
                             "drafted": result.drafted,
                             "accepted": result.accepted,
@@ -758,6 +762,10 @@ def speculation_replay(
                         shown, shown_at = completion.text, offset
                 if len(tokens) == 2:
                     if tokens[True] == tokens[False]:
+                        if len(sides[False][1]) > 1:  # warm keystrokes only
+                            same_pairs.append(
+                                tuple(sides[f][1][-1]["latency_s"] for f in (False, True))
+                            )
                         same += 1
                     else:
                         differ += 1
@@ -771,11 +779,19 @@ def speculation_replay(
     def ratio(field: str) -> float | None:
         return round(on[field] / off[field], 2) if on[field] and off[field] else None
 
+    # Where kernel noise made the two sides answer differently they did different work;
+    # over the keystrokes with the same answer the ratio compares like with like.
+    same_ratio = None
+    if same_pairs:
+        off_p50 = percentile([pair[0] for pair in same_pairs], 0.5)
+        on_p50 = percentile([pair[1] for pair in same_pairs], 0.5)
+        same_ratio = round(on_p50 / off_p50, 2) if off_p50 and on_p50 else None
     return {
         "model": name,
         "off": off,
         "on": on,
         "warm_p50_on_over_off": ratio("warm_p50_ms"),
+        "same_answer_p50_on_over_off": same_ratio,
         "unpredicted_p50_on_over_off": ratio("unpredicted_p50_ms"),
         "identical_requests": same,
         "different_requests": differ,
@@ -876,7 +892,11 @@ def run_speculation(args: argparse.Namespace) -> None:
     rows = []
     for name, path, options in models:
         print(f"speculation: {name} ...", file=sys.stderr, flush=True)
-        rows.append(speculation_replay(name, path, options, targets, args.seed, args.flash_attn))
+        rows.append(
+            speculation_replay(
+                name, path, options, targets, args.seed, args.flash_attn, args.threads
+            )
+        )
     header = ("model", "side", "req", "tok/pass", "ms/tok", "warm50", "warm95", "draft", "acc")
     print("  ".join(f"{h:>9}" for h in header))
     for row in rows:
@@ -889,7 +909,8 @@ def run_speculation(args: argparse.Namespace) -> None:
         print(
             f"  {row['model']}: warm p50 on/off {row['warm_p50_on_over_off']}, same tokens "
             f"{row['identical_requests']}/{row['identical_requests'] + row['different_requests']}"
-            f" requests, KV reuse {row['on']['kv_reuse']}; keystrokes no cache would serve"
+            f" requests (p50 on/off over those: {row['same_answer_p50_on_over_off']}),"
+            f" KV reuse {row['on']['kv_reuse']}; keystrokes no cache would serve"
             f" ({row['on']['unpredicted_requests']}): p50 on/off"
             f" {row['unpredicted_p50_on_over_off']}"
         )
@@ -1159,6 +1180,9 @@ def main() -> None:
     parser.add_argument("--model", help="--speculation/--switch: this GGUF (default: ours)")
     parser.add_argument("--prefix-lines", type=int, default=120, help="--speculation window")
     parser.add_argument("--flash-attn", action="store_true", help="--speculation: model.flash_attn")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="--speculation: llama.cpp threads per engine"
+    )
     args = parser.parse_args()
     if args.speculation:
         run_speculation(args)

@@ -61,12 +61,24 @@ _HISTORY_PROMPT_TAIL = 8
 @dataclass
 class _Draft:
     """Drafted tokens evaluated after the current position but not yet chosen; `row` is
-    the batch row whose logits give the next choice, `key` where the draft came from."""
+    the batch row whose logits give the next choice (`logits`, when set, are that
+    choice's logits kept from an earlier request), `key` where the draft came from."""
 
     tokens: list[int]
     row: int = -1
     key: DraftKey = ("prompt", 0)
     verified: int = 0  # of its tokens, how many were chosen so far
+    logits: Any = None
+
+
+@dataclass
+class _SavedRow:
+    """The logits of the token at `position`, kept while the KV cache holds the same
+    tokens up to it: a prompt that ends there again (a keystroke inside a word leaves
+    the healed prompt unchanged) needs no forward pass to make its first choice."""
+
+    position: int
+    logits: Any
 
 
 @dataclass
@@ -138,6 +150,7 @@ class LlamaEngine(EngineFacts):
         self._stats = EngineStats()
         self._description = description or model_path.name
         self._evaluated: list[int] = []  # token ids whose KV entries are in the cache
+        self._saved_row: _SavedRow | None = None  # the last prompt token's logits
         self._prefill_rate: float | None = None  # tokens/s, measured on full batches
         self._pieces: PieceTable | None = None  # built on first use (token healing)
         self._pieces_lock = threading.Lock()
@@ -260,11 +273,13 @@ class LlamaEngine(EngineFacts):
         if self._snapshot_bytes:
             common = self._use_snapshot(ids, common)
             self._cache_key = _state_key(request.key, ids)
-        keep = min(common, len(ids) if request.warm else len(ids) - 1)
+        saved = self._saved_logits(len(ids) - 1, common)
+        whole = request.warm or saved is not None  # no logits needed from a pass
+        keep = min(common, len(ids) if whole else len(ids) - 1)
         self._llm.n_tokens = keep
-        del self._evaluated[keep:]
+        self._forget(keep)
         start = keep
-        ahead = _Draft([])
+        ahead = _Draft([], logits=None if request.warm else saved)
         while start < len(ids):
             if request.cancel.is_set():
                 raise Cancelled()
@@ -272,9 +287,12 @@ class LlamaEngine(EngineFacts):
                 return keep, False, ahead
             batch = ids[start : start + self._batch_size()]
             began = time.perf_counter()
-            if start + len(batch) < len(ids) or drafts is None:
+            last = start + len(batch) == len(ids)
+            if not last or drafts is None:
                 self._llm.eval(batch)
                 self._evaluated.extend(batch)
+                if last:
+                    self._save_row(-1)
             else:
                 # The prompt's last batch: the first answer tokens may ride along, guessed
                 # from what the model answered last time (its marginal cost in a batch is
@@ -282,6 +300,7 @@ class LlamaEngine(EngineFacts):
                 ahead = self._draft(drafts, request, 0, len(batch), request.heal_prefix)
                 self._eval_rows(batch + ahead.tokens, first_output=len(batch) - 1)
                 ahead.row = len(batch) - 1
+                self._save_row(ahead.row, position=len(ids) - 1)
                 spent = time.perf_counter() - began
                 self._policy.record_pass(len(batch) + len(ahead.tokens), spent)
             self._note_rate(len(batch), time.perf_counter() - began)
@@ -303,7 +322,7 @@ class LlamaEngine(EngineFacts):
             if self._load_state(state):
                 self._stats.snapshot_restores += 1
                 return shared
-            self._evaluated.clear()  # the cache is in an unknown state: start over
+            self._forget(0)  # the cache is in an unknown state: start over
             self._llm.n_tokens = 0
             return 0
         self._save_state(common)  # only when this prompt throws away enough (it checks)
@@ -330,6 +349,7 @@ class LlamaEngine(EngineFacts):
         if int(lib.llama_state_seq_set_data(self._llm.ctx, state.data, state.size, 0)) <= 0:
             log.warning("restoring a KV state failed; evaluating the prompt afresh")
             return False
+        self._forget(0)
         self._evaluated = list(state.tokens)
         self._llm.n_tokens = len(state.tokens)
         self._llm.input_ids[: len(state.tokens)] = state.tokens
@@ -363,12 +383,38 @@ class LlamaEngine(EngineFacts):
         pointer = self._llama_cpp.llama_get_logits_ith(self._llm.ctx, row)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
-    def _next_token(self, row: int = -1) -> int:
+    # -- logits kept between requests ---------------------------------------------------
+    def _forget(self, n: int) -> None:
+        """Drop our record of the KV entries from position n on (and logits kept for them)."""
+        del self._evaluated[n:]
+        if self._saved_row is not None and self._saved_row.position >= n:
+            self._saved_row = None
+
+    def _save_row(self, row: int, position: int | None = None) -> None:
+        """Keep a copy of output `row`'s logits, those of the token at `position` (default:
+        the last evaluated): llama.cpp overwrites them at the next pass."""
         import numpy as np
 
-        return int(np.argmax(self._logits(row)))
+        where = len(self._evaluated) - 1 if position is None else position
+        self._saved_row = _SavedRow(where, np.array(self._logits(row), copy=True))
 
-    def _constrained_token(self, pending: bytes, row: int = -1) -> int | None:
+    def _saved_logits(self, position: int, common: int) -> Any:
+        """The kept logits of the token at `position`, if the cache still holds the same
+        tokens up to it (`common`: how many it shares with the prompt)."""
+        saved = self._saved_row
+        if saved is None or saved.position != position or common <= position:
+            return None
+        return saved.logits
+
+    def _choice_logits(self, ahead: _Draft) -> Any:
+        return ahead.logits if ahead.logits is not None else self._logits(ahead.row)
+
+    def _next_token(self, ahead: _Draft) -> int:
+        import numpy as np
+
+        return int(np.argmax(self._choice_logits(ahead)))
+
+    def _constrained_token(self, pending: bytes, ahead: _Draft) -> int | None:
         """Greedy over the tokens that keep spelling `pending` (token healing)."""
         import numpy as np
 
@@ -381,7 +427,7 @@ class LlamaEngine(EngineFacts):
             if len(self._allowed_arrays) > 256:
                 self._allowed_arrays.clear()
             self._allowed_arrays[pending] = allowed
-        return int(allowed[int(np.argmax(self._logits(row)[allowed]))])
+        return int(allowed[int(np.argmax(self._choice_logits(ahead)[allowed]))])
 
     # -- speculative decoding: KV bookkeeping --------------------------------------------
     def _eval_rows(self, batch: list[int], first_output: int) -> None:
@@ -402,7 +448,7 @@ class LlamaEngine(EngineFacts):
     def _truncate(self, n: int) -> None:
         """Forget the KV entries from position n on (a rejected draft): the cache, the
         Llama's own token record and ours stay the same sequence."""
-        del self._evaluated[n:]
+        self._forget(n)
         self._llm.n_tokens = n
         self._llm._ctx.kv_cache_seq_rm(-1, n, -1)
 
@@ -462,14 +508,14 @@ class LlamaEngine(EngineFacts):
                 reason = "time_limit"
                 break
             if pending:
-                constrained = self._constrained_token(pending, ahead.row)
+                constrained = self._constrained_token(pending, ahead)
                 if constrained is None:  # the vocabulary cannot spell it: give up healing
                     reason = "heal_failed"
                     break
                 token = constrained
                 healing_steps += 1
             else:
-                token = self._next_token(ahead.row)
+                token = self._next_token(ahead)
             if token in stops:
                 reason = "stop_token"
                 break

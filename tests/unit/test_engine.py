@@ -165,13 +165,43 @@ def test_token_healing_backs_off_and_respells(engine: LlamaEngine) -> None:
     assert len(result.tokens) - 1 <= 3  # type: ignore[attr-defined]
 
 
+def test_the_same_prompt_again_needs_no_pass(engine: LlamaEngine, tiny_model: Path) -> None:
+    """A keystroke inside a word leaves the healed prompt as it was: the logits of its
+    last token are kept from the previous request, so the first choice costs no forward
+    pass, and the answer is what an engine that keeps nothing gives."""
+    fresh = load_engine(ModelSettings(path=str(tiny_model), n_ctx=2048, kv_reuse=False))[0]
+    enc = engine.tokenize
+    try:
+        ids = build_prompt(engine.spec, enc, "def g(y):\n    return y", "\n", Layout.SPM).ids
+        reference = run(fresh, ids, max_tokens=6, stop_ids=frozenset()).tokens  # type: ignore[attr-defined]
+        first = run(engine, ids, max_tokens=6, stop_ids=frozenset())
+        again = run(engine, ids, max_tokens=6, stop_ids=frozenset())
+        assert first.evaluated_tokens >= 1 and again.evaluated_tokens == 0  # type: ignore[attr-defined]
+        assert first.tokens == again.tokens == reference  # type: ignore[attr-defined]
+        # The kept logits are the prompt's last token's: a constrained first choice (the
+        # typed part of a healed word) is made from them too.
+        piece = engine._piece(reference[0])
+        healed = run(engine, ids, max_tokens=6, heal_prefix=piece, stop_ids=frozenset())
+        assert healed.evaluated_tokens == 0 and healed.tokens[0] == reference[0]  # type: ignore[attr-defined]
+        # A shorter prompt ends elsewhere: its last token is evaluated as usual ...
+        shorter = run(engine, ids[:-1], max_tokens=6, stop_ids=frozenset())
+        assert shorter.evaluated_tokens == 1  # type: ignore[attr-defined]
+        assert shorter.tokens == run(fresh, ids[:-1], max_tokens=6, stop_ids=frozenset()).tokens  # type: ignore[attr-defined]
+        # ... and the longer one's kept logits went with the KV entries it dropped.
+        longer = run(engine, ids, max_tokens=6, stop_ids=frozenset())
+        assert longer.evaluated_tokens == 1 and longer.tokens == reference  # type: ignore[attr-defined]
+    finally:
+        fresh.close()
+
+
 def test_warm_up_prefills_only_and_any_request_cancels_it(engine: LlamaEngine) -> None:
     enc = engine.tokenize
     ids = build_prompt(engine.spec, enc, "def warm(x):\n    return x", "\n", Layout.SPM).ids
     warm = run(engine, ids, max_tokens=0, warm=True)
     assert warm.stop_reason == "warm" and warm.tokens == []  # type: ignore[attr-defined]
     real = run(engine, ids, max_tokens=2)
-    assert real.reused_tokens == len(ids) - 1  # type: ignore[attr-defined]
+    # The warm-up's last pass gave the prompt's last logits: the first choice needs none.
+    assert real.reused_tokens == len(ids)  # type: ignore[attr-defined]
     # A pending warm-up is cancelled by a real request (of any key).
     gate = threading.Event()
     blocker = GenerationRequest(

@@ -99,16 +99,26 @@ def test_tiny_model_same_tokens_in_fewer_passes(tiny: LlamaEngine) -> None:
 
 def test_asking_again_drafts_from_the_last_answer(tiny: LlamaEngine) -> None:
     """A keystroke that leaves the prompt as it was (typing inside a healed word, a typo
-    and its backspace) regenerates the last answer: drafted from it, the whole answer
-    rides along with the prompt's last pass and the next, in drafts of up to 16."""
+    and its backspace) regenerates the last answer: its first token comes from the kept
+    logits of the prompt's last token, the rest is drafted from the last answer and
+    verified in drafts of up to 16."""
     ids = prompts(tiny, [1])[0][-300:]
     tiny._history.clear()
     plain = generate(tiny, ids, speculative=False)
     again = generate(tiny, ids, speculative=True)
     assert again.tokens == plain.tokens
+    assert again.evaluated_tokens == 0  # no pass over the prompt at all
     assert again.accepted == again.drafted >= 16
     assert again.decode_passes + again.accepted == passes_needed(plain)
-    assert again.decode_passes <= 1 < plain.decode_passes
+    assert again.decode_passes <= 2 < plain.decode_passes
+    assert_cache_consistent(tiny)
+    # Without the kept logits (the cache moved on meanwhile), the prompt's last token is
+    # evaluated again and the answer's first draft rides along with it.
+    generate(tiny, ids[:-5], speculative=False)
+    ridden = generate(tiny, ids, speculative=True)
+    assert ridden.tokens == plain.tokens
+    assert ridden.evaluated_tokens >= 1 and ridden.accepted == ridden.drafted >= 16
+    assert ridden.decode_passes <= 1
     assert_cache_consistent(tiny)
     # A prompt the history does not know drafts nothing from it.
     tiny._history.clear()
