@@ -10,11 +10,12 @@
 # cpu on x86_64 targets AVX2/FMA/F16C without AVX-512/AMX: llama.cpp's AMX kernels crashed
 # (SIGSEGV in ggml_backend_amx_mul_mat) on a Sapphire Rapids VM where we tested, and a
 # native build would not run on an older CPU sharing the cache. `native` tunes for this CPU.
-# cpu-exact is cpu without llamafile's tinyBLAS: then a position's logits are bit-identical
-# in a one-token and a multi-token pass, so speculative decoding returns exactly the plain
-# greedy tokens (measured on SmolLM2 Q4_1: logit difference 0.0, was up to ~0.4; 52/52
-# replay keystrokes identical). Cost here: no change for Q4_1/Q4_K weights, 1.29x slower
-# prefill and costlier batches for Q4_0 (tinyBLAS also serves Q8_0, F16 and F32).
+# cpu-exact is cpu without llamafile's tinyBLAS (which takes only passes of 2+ tokens):
+# then SmolLM2 Q4_1's logits are bit-identical in a one-token and a multi-token pass, so
+# speculative decoding returns exactly the plain greedy tokens (logit difference 0.0, was
+# up to ~0.5; every replay keystroke identical). Not every format gets there (a Q4_K_M
+# model still differed by ~0.05). Cost here: ~0.8x prefill speed for Q4_1 and Q4_K_M,
+# 0.78x for Q4_0 (tinyBLAS also serves F16 attention, Q8_0 and F32 in batches).
 set -euo pipefail
 
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
