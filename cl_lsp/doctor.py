@@ -223,6 +223,37 @@ def _completion(report: Report, settings: Settings) -> None:
             f"the test hit completion.time_limit_ms ({settings.completion.time_limit_ms}); "
             "this machine is slow for this model: a smaller quantization or model, or a GPU"
         )
+    if settings.completion.speculative and settings.model.backend != "remote":
+        _speculation(report, settings)
+
+
+def _speculation(report: Report, settings: Settings) -> None:
+    """Whether speculative answers are the plain greedy ones bit for bit here: that holds
+    where batched and one-token passes compute the same logits (a property of the build
+    and of the weights' format, measured rather than assumed)."""
+    from cl_lsp.engine.kernel_check import batch_logit_difference
+    from cl_lsp.engine.loader import resolve_model_path
+
+    try:
+        difference = batch_logit_difference(
+            resolve_model_path(settings.model), settings.model, SAMPLE
+        )
+    except Exception as error:  # a diagnostic of a diagnostic must not fail the doctor
+        report.warn(f"could not compare batched and one-token passes: {error}")
+        return
+    if difference == 0.0:
+        report.line(
+            "speculation: batched and one-token passes give identical logits here, so "
+            "speculative answers are exactly the plain greedy ones"
+        )
+    else:
+        report.line(
+            f"speculation: batched passes differ from one-token passes by up to "
+            f"{difference:.3g} in a logit (llama.cpp picks kernels by batch size): "
+            "speculative answers equal the plain greedy ones except at near-ties; "
+            "completion.speculative=false, or on CPU the CL_LSP_BACKEND=cpu-exact build "
+            "(exact for Q4_1-type weights), if you need them bit for bit"
+        )
 
 
 def _statistics(report: Report, settings: Settings) -> None:

@@ -98,6 +98,7 @@ def test_doctor(env: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:
         "rope base 1000000",
         "1 files, 1 definitions",
         "timing:",
+        "speculation: ",
         "ok",
     ):
         assert expected in good.stdout, expected
