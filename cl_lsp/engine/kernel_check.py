@@ -22,7 +22,9 @@ def batch_logit_difference(path: Path, settings: ModelSettings, text: str, batch
     import llama_cpp
     import numpy as np
 
-    threads = settings.n_threads or 1
+    from cl_lsp.engine.llama_engine import default_threads
+
+    threads = settings.n_threads or default_threads()  # each row on one thread: same sums
     llm = llama_cpp.Llama(
         model_path=str(path),
         n_ctx=512,
