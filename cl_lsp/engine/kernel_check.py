@@ -22,21 +22,11 @@ def batch_logit_difference(path: Path, settings: ModelSettings, text: str, batch
     import llama_cpp
     import numpy as np
 
-    from cl_lsp.engine.llama_engine import default_threads
+    from cl_lsp.engine.llama_engine import open_llama
 
-    threads = settings.n_threads or default_threads()  # each row on one thread: same sums
-    llm = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=512,
-        n_batch=64,
-        n_ubatch=64,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        logits_all=False,
-        verbose=False,
-    )
+    # The engine's own set-up (threads do not change the sums: each logit is one
+    # thread's dot product), with a context just big enough for the sample.
+    llm = open_llama(path, settings, n_ctx=512, n_batch=64)
     try:
         ids = llm.tokenize(text.encode("utf-8"), add_bos=True)[:256]
         if len(ids) <= batch:

@@ -103,6 +103,27 @@ def default_threads() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
+def open_llama(path: Path, settings: ModelSettings, n_ctx: int, n_batch: int) -> Any:
+    """A `llama_cpp.Llama` with the settings' threads, GPU layers and flash attention,
+    keeping the logits of each pass's last row only (the engine asks for more rows per
+    batch when it needs them)."""
+    import llama_cpp
+
+    threads = settings.n_threads or default_threads()
+    return llama_cpp.Llama(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_batch=n_batch,
+        n_ubatch=n_batch,
+        n_threads=threads,
+        n_threads_batch=threads,
+        n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
+        logits_all=False,
+        verbose=False,
+    )
+
+
 class LlamaEngine(EngineFacts):
     """Serve generation requests for one GGUF model, strictly one at a time."""
 
@@ -120,18 +141,7 @@ class LlamaEngine(EngineFacts):
         n_ctx = settings.n_ctx or min(trained_ctx or 4096, settings.max_ctx)
         threads = settings.n_threads or default_threads()
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(model_path),
-                n_ctx=n_ctx,
-                n_batch=settings.n_batch,
-                n_ubatch=settings.n_batch,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=settings.n_gpu_layers,
-                flash_attn=settings.flash_attn,
-                logits_all=False,
-                verbose=False,
-            )
+            self._llm = open_llama(model_path, settings, n_ctx, settings.n_batch)
         except (ValueError, RuntimeError, OSError) as error:
             raise EngineError(
                 f"llama.cpp could not load the model {model_path}: {error}.",
